@@ -1,0 +1,5 @@
+import sys
+
+from forcefields.cli import main
+
+sys.exit(main())

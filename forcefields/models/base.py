@@ -1,0 +1,245 @@
+"""The `ForceField` base module every family derives from.
+
+A family implements :meth:`ForceField.atomic_outputs`, which maps atoms and
+edges to a per-atom scalar (and, for direct force heads, a per-atom vector).
+The base class turns that into physical quantities:
+
+    E_i = scale * s_i + E0[z_i]          (eV)
+    E   = sum_i E_i                      (eV)
+    F   = -dE/dr (conservative)  or  scale * v_i (direct)   (eV/Å)
+
+Nothing here imports Lightning, ASE or the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..data.neighbors import radius_graph
+
+__all__ = ["ForceFieldConfig", "ForceField", "UnknownElementError"]
+
+# Elements of rMD17 and QM9 (H, C, N, O, F): the default embedding table.
+DEFAULT_ELEMENTS = (1, 6, 7, 8, 9)
+
+
+class UnknownElementError(ValueError):
+    """An atom's element is not in the model's element table."""
+
+
+@dataclass
+class ForceFieldConfig:
+    """Hyper-parameters shared by every family.
+
+    Families subclass this dataclass and add their own fields. Everything
+    here is JSON-serialisable, and a model is fully determined by its config
+    plus its weights.
+
+    Attributes
+    ----------
+    cutoff : float
+        Neighbour cutoff (Å).
+    elements : tuple of int
+        Atomic numbers the model embeds; others are refused.
+    atomic_energies : dict str -> float
+        Per-element reference energy E0 (eV), keyed by atomic number as a string.
+    energy_scale : float
+        Scale of the network output (eV); the force RMS of the training data.
+    avg_num_neighbors : float
+        Normaliser for sums over neighbours.
+    force_mode : {"conservative", "direct"}
+        F = -dE/dr by autograd, or a direct equivariant/vector head.
+    hidden : int
+        Width (number of channels); the quantity the size presets scale.
+    num_layers : int
+        Number of interaction blocks (fixed per family).
+    num_rbf : int
+        Radial basis functions.
+    """
+
+    cutoff: float = 5.0
+    elements: tuple[int, ...] = DEFAULT_ELEMENTS
+    atomic_energies: dict[str, float] = field(default_factory=dict)
+    energy_scale: float = 1.0
+    avg_num_neighbors: float = 10.0
+    force_mode: str = "conservative"
+    hidden: int = 64
+    num_layers: int = 3
+    num_rbf: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["elements"] = list(self.elements)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ForceFieldConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"config keys {unknown} are not hyper-parameters of {cls.__name__}; "
+                "remove them or check that the config belongs to this family."
+            )
+        d = dict(d)
+        if "elements" in d:
+            d["elements"] = tuple(int(z) for z in d["elements"])
+        if "atomic_energies" in d:
+            d["atomic_energies"] = {str(k): float(v) for k, v in d["atomic_energies"].items()}
+        return cls(**d)
+
+    def validate(self) -> None:
+        if self.force_mode not in ("conservative", "direct"):
+            raise ValueError(
+                f"force_mode={self.force_mode!r} is not supported; use 'conservative' or 'direct'."
+            )
+        if self.cutoff <= 0:
+            raise ValueError(f"cutoff={self.cutoff} must be a positive distance in Å.")
+
+
+class ForceField(nn.Module):
+    """Base class: batch of molecules in, energies (eV) and forces (eV/Å) out.
+
+    Subclasses set ``family`` and ``config_class`` and implement
+    :meth:`atomic_outputs`.
+    """
+
+    family: ClassVar[str] = "base"
+    config_class: ClassVar[type[ForceFieldConfig]] = ForceFieldConfig
+
+    def __init__(self, config: ForceFieldConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        elements = sorted(int(z) for z in config.elements)
+        z_to_index = torch.full((119,), -1, dtype=torch.long)
+        z_to_index[torch.tensor(elements)] = torch.arange(len(elements))
+        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        e0 = torch.zeros(119, dtype=torch.get_default_dtype())
+        for z, e in config.atomic_energies.items():
+            e0[int(z)] = float(e)
+        self.register_buffer("atomic_energies", e0)
+        self.register_buffer("energy_scale", torch.tensor(float(config.energy_scale)))
+
+    # ------------------------------------------------------------------ API
+    @property
+    def num_elements(self) -> int:
+        return len(self.config.elements)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.config.cutoff)
+
+    @property
+    def conservative(self) -> bool:
+        return self.config.force_mode == "conservative"
+
+    def num_parameters(self) -> int:
+        """Trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def element_index(self, z: torch.Tensor) -> torch.Tensor:
+        """Map atomic numbers (n,) to rows of the element table, refusing unknown ones."""
+        if z.numel() and (int(z.min()) < 0 or int(z.max()) > 118):
+            raise UnknownElementError(f"atomic numbers must lie in 1..118; got {z.unique().tolist()}.")
+        idx = self.z_to_index[z]
+        if z.numel() and bool((idx < 0).any()):
+            missing = sorted(set(z[idx < 0].tolist()))
+            from ase.data import chemical_symbols  # light import, only on error
+
+            names = ", ".join(f"{chemical_symbols[m]} (Z={m})" for m in missing)
+            known = ", ".join(chemical_symbols[e] for e in sorted(self.config.elements))
+            raise UnknownElementError(
+                f"this model was not trained on {names}; it knows {known}. "
+                "Fine-tune with the new elements or use a model that covers them."
+            )
+        return idx
+
+    def atomic_outputs(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vec: torch.Tensor,
+        batch: torch.Tensor,
+        num_graphs: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Family-specific network.
+
+        Parameters
+        ----------
+        species : (n,) long, row of each atom in the element table
+        edge_index : (2, E) long, (source j, target i)
+        edge_vec : (E, 3), r_j - r_i (Å); carries the gradient to positions
+        batch : (n,) long, molecule of each atom
+        num_graphs : int
+
+        Returns
+        -------
+        node_scalar : (n,) dimensionless per-atom energy before scaling
+        node_vector : (n, 3) dimensionless direct force, or None when conservative
+        """
+        raise NotImplementedError
+
+    def forward(
+        self,
+        data: Any,
+        compute_forces: bool = True,
+        create_graph: bool | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Energies and forces of a batch.
+
+        Parameters
+        ----------
+        data : torch_geometric Batch/Data (or any object) with ``z`` (n,),
+            ``pos`` (n, 3) Å, optional ``batch`` (n,) and ``edge_index`` (2, E).
+            When ``edge_index`` is absent it is built within the cutoff.
+        compute_forces : bool
+        create_graph : bool, optional
+            Keep the graph of the force computation (needed to train on
+            conservative forces). Defaults to ``self.training``.
+
+        Returns
+        -------
+        dict with ``energy`` (B,) eV, ``node_energy`` (n,) eV and, when asked,
+        ``forces`` (n, 3) eV/Å.
+        """
+        z = data.z
+        pos = data.pos
+        batch = getattr(data, "batch", None)
+        if batch is None:
+            batch = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        num_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") and data.num_graphs is not None else int(batch.max()) + 1 if batch.numel() else 1
+        edge_index = getattr(data, "edge_index", None)
+        if edge_index is None:
+            edge_index = radius_graph(pos, self.cutoff, batch)
+        if not torch.isfinite(pos).all():
+            raise ValueError("positions contain NaN or infinite values; check the structure before evaluating it.")
+        species = self.element_index(z)
+
+        want_grad = compute_forces and self.conservative
+        if want_grad and not pos.requires_grad:
+            pos = pos.detach().requires_grad_(True)
+        edge_vec = pos[edge_index[0]] - pos[edge_index[1]]
+        node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
+        node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
+        energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
+        energy = energy.index_add(0, batch, node_energy)
+        out = {"energy": energy, "node_energy": node_energy}
+        if compute_forces:
+            if self.conservative:
+                if create_graph is None:
+                    create_graph = self.training
+                (grad,) = torch.autograd.grad(
+                    energy.sum(), pos, create_graph=create_graph, retain_graph=create_graph
+                )
+                out["forces"] = -grad
+            else:
+                out["forces"] = node_vector * self.energy_scale
+        return out
+
+    def extra_repr(self) -> str:
+        return f"family={self.family}, params={self.num_parameters():,}, cutoff={self.cutoff} Å, forces={self.config.force_mode}"
