@@ -1,3 +1,56 @@
-"""forcefields: a PyTorch Lightning model zoo of neural force fields."""
+"""forcefields: a PyTorch Lightning model zoo of neural force fields.
+
+The public API, re-exported lazily so that ``import forcefields`` stays light
+(Lightning, ASE and the hub client load only when something needs them).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    # data
+    "MolecularDataModule": "forcefields.data.datamodule",
+    "DatasetStatistics": "forcefields.data.statistics",
+    "compute_statistics": "forcefields.data.statistics",
+    "radius_graph": "forcefields.data.neighbors",
+    # models
+    "ForceField": "forcefields.models",
+    "ForceFieldConfig": "forcefields.models",
+    "create_model": "forcefields.models",
+    "build_model": "forcefields.models",
+    "list_models": "forcefields.models",
+    "list_families": "forcefields.models",
+    "get_variant": "forcefields.models",
+    # training
+    "ForceFieldModule": "forcefields.training",
+    "train": "forcefields.training",
+    "finetune": "forcefields.training.finetune",
+    # zoo
+    "load": "forcefields.zoo",
+    "save": "forcefields.zoo",
+    "list_pretrained": "forcefields.zoo",
+    "pretrained_info": "forcefields.zoo",
+    "push": "forcefields.zoo",
+    "pull": "forcefields.zoo",
+    # calculator
+    "calculator": "forcefields.calculator",
+    "ForceFieldCalculator": "forcefields.calculator",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'forcefields' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -76,9 +76,15 @@ def register_variant(variant: Variant) -> Variant:
     return variant
 
 
+FAMILY_MODULES = ("mpnn", "egnn", "esen")
+
+
 def _ensure_loaded() -> None:
     # Importing the family modules registers them and their variants.
-    from . import egnn, esen, mpnn  # noqa: F401
+    import importlib
+
+    for module in FAMILY_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def get_family(family: str) -> type[ForceField]:
