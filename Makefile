@@ -16,15 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q --no-build-isolation "torch-cluster>=1.6"
+	$(PIP) install -q ninja
+	MAX_JOBS=$$(nproc) $(PIP) install -q --no-build-isolation "torch-cluster>=1.6"
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
 demo: install
 	$(PY) -m forcefields.demo
 
+# pytest's exit code 5 means "no tests collected": not a failure of the code.
 test: install
-	$(PY) -m pytest -q -x --timeout 600 tests
+	$(PY) -m pytest -q --timeout 600 tests; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
 
 bench: install
 	$(VENV)/bin/forcefields bench speed --models all --device cpu

@@ -1,0 +1,244 @@
+"""Peer models timed on exactly our structures, in their own Python environment.
+
+Protocol ``forcefields.bench.peer/1``
+-------------------------------------
+1. The harness writes every structure it times to one extxyz file; each frame
+   carries ``bench_point`` (int) in its info, and a point is one timed call
+   (a molecule, a batch of molecules, a droplet).
+2. It writes a request JSON::
+
+       {"protocol": "forcefields.bench.peer/1",
+        "structures": "/abs/structures.extxyz",
+        "output": "/abs/peer-output.json",
+        "points": [{"point": 0, "regime": "md", "system": "ethanol",
+                    "n_atoms": 9, "n_molecules": 1}, ...],
+        "settings": {"device", "dtype", "warmup", "repeats", "min_repeats",
+                     "max_time_per_point_s", "max_call_s", "time_budget_s",
+                     "compile_modes", "seed", "threads"},
+        "models": [{"channels": 64, "max_L": 1, "num_interactions": 2,
+                    "cutoff": 5.0}, ...]}
+
+3. It runs ``<peer python> <runner script> request.json`` (after a
+   ``<peer python> <runner script> --check`` before anything is timed, so a
+   peer interpreter without its package fails in a second). The runner exits 0
+   after writing the output JSON; 3 (with one line on stderr) when the peer
+   package is not importable; any other code is a failure whose last stderr
+   line is reported.
+4. The output JSON::
+
+       {"protocol": "forcefields.bench.peer/1",
+        "peer": {"name", "package", "package_version", "versions", ...},
+        "records": [{"model", "family", "params", "config", "compile",
+                     "compile_status", "point", "status", "reason",
+                     "median_s", "p10_s", "p90_s", "mean_s", "std_s",
+                     "repeats", "warmup", "first_call_s",
+                     "peak_mem_mb", "mem_method"}, ...]}
+
+   The harness turns each record into a speed record of the same run
+   (``source: "peer"``), so ratios against the peer compare one run only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["PROTOCOL", "PEER_RUNNERS", "runner_path", "write_request", "run_peer", "peer_records", "preflight", "check_output"]
+
+PROTOCOL = "forcefields.bench.peer/1"
+
+# peer name -> runner script in this package
+PEER_RUNNERS = {"mace": "peer_runner_mace.py", "nequip": "peer_runner_nequip.py"}
+
+_PEER_RECORD_FIELDS = ("model", "family", "params", "compile", "point", "status")
+
+
+def runner_path(peer: str) -> Path:
+    """The runner script of a peer.
+
+    Raises
+    ------
+    KeyError : no runner for that peer
+    """
+    if peer not in PEER_RUNNERS:
+        raise KeyError(f"unknown peer {peer!r}; known peers: {', '.join(sorted(PEER_RUNNERS))}.")
+    return Path(__file__).with_name(PEER_RUNNERS[peer])
+
+
+def write_request(
+    folder: str | Path,
+    points: list[tuple[dict, list]],
+    settings: dict,
+    models: list[dict],
+) -> Path:
+    """Write the structures file and the request; return the request's path.
+
+    Parameters
+    ----------
+    folder : where to write (a temporary folder of the run)
+    points : (point header, list of ase.Atoms); the header has ``regime``,
+        ``system``, ``n_atoms``, ``n_molecules``; ``point`` is set here
+    settings : timing settings (see the module docstring)
+    models : peer model configurations
+    """
+    from ase.io import write
+
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = []
+    headers = []
+    for k, (header, atoms_list) in enumerate(points):
+        headers.append(dict(header, point=k))
+        for atoms in atoms_list:
+            a = atoms.copy()
+            a.info = {"bench_point": k}
+            frames.append(a)
+    structures = folder / "structures.extxyz"
+    write(structures, frames, format="extxyz")
+    request = {
+        "protocol": PROTOCOL,
+        "structures": str(structures),
+        "output": str(folder / "peer-output.json"),
+        "points": headers,
+        "settings": settings,
+        "models": models,
+    }
+    path = folder / "request.json"
+    path.write_text(json.dumps(request, indent=1), encoding="utf-8")
+    return path
+
+
+def run_peer(
+    python: str | Path,
+    request_path: str | Path,
+    runner: str | Path,
+    timeout_s: float | None = None,
+) -> dict:
+    """Run a peer runner under the peer's interpreter and return its checked output.
+
+    Raises
+    ------
+    FileNotFoundError : the interpreter does not exist
+    ValueError : the peer package is not importable there (runner exit 3),
+        or the output breaks the protocol
+    RuntimeError : the runner failed or timed out
+    """
+    python = Path(python)
+    if not python.is_file() or not os.access(python, os.X_OK):
+        raise FileNotFoundError(f"peer interpreter {python} does not exist or is not executable; pass --peer-python with the peer venv's bin/python.")
+    request = json.loads(Path(request_path).read_text(encoding="utf-8"))
+    out_path = Path(request["output"])
+    if out_path.exists():
+        out_path.unlink()
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the peer must not see our packages
+    try:
+        proc = subprocess.run(
+            [str(python), str(runner), str(request_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            cwd=str(Path(request_path).parent),
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the peer runner {Path(runner).name} did not finish within {timeout_s:.0f} s; raise --time-budget or time fewer points.") from None
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+    if proc.returncode == 3:
+        raise ValueError(last.removeprefix("peer runner: "))
+    if proc.returncode != 0:
+        raise RuntimeError(f"the peer runner {Path(runner).name} failed under {python}: {last}")
+    if not out_path.is_file():
+        raise RuntimeError(f"the peer runner {Path(runner).name} exited 0 but wrote no {out_path.name}.")
+    try:
+        out = json.loads(out_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the peer output {out_path} is not valid JSON ({err.msg}).") from None
+    check_output(out, request)
+    return out
+
+
+def check_output(out: dict, request: dict) -> None:
+    """Raise ValueError when a peer output breaks the protocol."""
+    if not isinstance(out, dict) or out.get("protocol") != PROTOCOL:
+        raise ValueError(f"the peer output does not speak {PROTOCOL}; update the runner script.")
+    if not isinstance(out.get("peer"), dict) or "name" not in out["peer"]:
+        raise ValueError("the peer output lacks peer.name.")
+    if not isinstance(out.get("records"), list):
+        raise ValueError("the peer output lacks its records list.")
+    points = {p["point"] for p in request["points"]}
+    for i, r in enumerate(out["records"]):
+        missing = [k for k in _PEER_RECORD_FIELDS if k not in r]
+        if missing:
+            raise ValueError(f"peer record {i} lacks {', '.join(missing)}.")
+        if r["point"] not in points:
+            raise ValueError(f"peer record {i} names point {r['point']!r}, which the request does not have.")
+
+
+def peer_records(out: dict, request: dict, base: dict) -> list[dict]:
+    """Peer output -> speed records of this run.
+
+    Parameters
+    ----------
+    out : checked peer output
+    request : the request it answers
+    base : fields shared by every record of the run (run_id, dtype, device)
+    """
+    points = {p["point"]: p for p in request["points"]}
+    records = []
+    for r in out["records"]:
+        p = points[r["point"]]
+        ok = r["status"] == "ok"
+        med = r.get("median_s") if ok else None
+        rec = dict(
+            base,
+            model=str(r["model"]),
+            family=str(r["family"]),
+            source="peer",
+            params=int(r["params"]),
+            compile=bool(r["compile"]),
+            compile_status=r.get("compile_status", "ok" if r["compile"] else "off"),
+            regime=p["regime"],
+            system=p["system"],
+            n_atoms=int(p["n_atoms"]),
+            n_molecules=int(p["n_molecules"]),
+            status=r["status"],
+            reason=r.get("reason") or (None if ok else "no reason given by the peer runner"),
+            median_s=med,
+            p10_s=r.get("p10_s") if ok else None,
+            p90_s=r.get("p90_s") if ok else None,
+            mean_s=r.get("mean_s") if ok else None,
+            std_s=r.get("std_s") if ok else None,
+            repeats=int(r.get("repeats") or 0) if ok else 0,
+            warmup=int(r.get("warmup") or 0),
+            first_call_s=r.get("first_call_s") if ok else None,
+            molecules_per_s=p["n_molecules"] / med if med else None,
+            atoms_per_s=p["n_atoms"] / med if med else None,
+            us_per_atom=1e6 * med / p["n_atoms"] if med else None,
+            peak_mem_mb=r.get("peak_mem_mb") if ok else None,
+            mem_method=r.get("mem_method") if ok else None,
+        )
+        records.append(rec)
+    return records
+
+
+def preflight(python: str | Path, runner: str | Path, timeout_s: float = 300) -> None:
+    """Fail early, in one line, when the peer interpreter is missing or lacks its package.
+
+    Runs ``<python> <runner> --check``, which imports the peer package and exits
+    0, or 3 with one line on stderr.
+    """
+    python = Path(python)
+    if not python.is_file() or not os.access(python, os.X_OK):
+        raise FileNotFoundError(f"peer interpreter {python} does not exist or is not executable; pass --peer-python with the peer venv's bin/python.")
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(python), str(runner), "--check"], capture_output=True, text=True, timeout=timeout_s, env=env)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+        raise ValueError(last.removeprefix("peer runner: "))

@@ -1,0 +1,156 @@
+"""Benchmark plots (matplotlib, Agg backend): throughput, memory, accuracy against speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .collect import DeviceResults, ok
+
+__all__ = ["plot_throughput", "plot_memory", "plot_pareto", "md_latency_by_model"]
+
+_PEER_STYLE = dict(linestyle="--", color="0.35")
+_PEER_COLORS = ("0.15", "tab:brown", "0.55", "tab:olive")
+
+
+def _peer_color(model: str, records: list[dict]) -> str:
+    peers = sorted({r["model"] for r in records if r["source"] == "peer"})
+    return _PEER_COLORS[peers.index(model) % len(_PEER_COLORS)] if model in peers else _PEER_STYLE["color"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series(records: list[dict], regime: str, y: str) -> dict[tuple[str, bool, str], tuple[list, list]]:
+    """(model, compile, source) -> (atoms, y), sorted by atoms."""
+    out: dict[tuple[str, bool, str], list[tuple[int, float]]] = {}
+    for r in ok(records, regime=regime):
+        if r.get(y) is None:
+            continue
+        out.setdefault((r["model"], r["compile"], r["source"]), []).append((r["n_atoms"], r[y]))
+    return {k: tuple(map(list, zip(*sorted(v)))) for k, v in out.items()}
+
+
+def _label(model: str, compiled: bool) -> str:
+    return model + (" (compiled)" if compiled else "")
+
+
+def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
+    """Atoms/s against atoms per call, log-log, one panel per family.
+
+    Solid lines: the large regime (one droplet); dotted: the batch regime
+    (many molecules). Peers are drawn dashed in grey in every panel.
+    """
+    recs = [r for r in dev.speed if r["regime"] in ("batch", "large")]
+    if not ok(recs):
+        return None
+    plt = _plt()
+    families = sorted({r["family"] for r in ok(recs) if r["source"] != "peer"}) or ["peer"]
+    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.6), squeeze=False, sharey=True)
+    for ax, fam in zip(axes[0], families):
+        for regime, style in (("large", "-"), ("batch", ":")):
+            for (model, compiled, source), (x, y) in sorted(_series(recs, regime, "atoms_per_s").items()):
+                famrec = next(r for r in recs if r["model"] == model)["family"]
+                if source == "peer":
+                    ax.plot(x, y, "--" if regime == "large" else ":", marker=".", color=_peer_color(model, recs),
+                            label=f"{_label(model, compiled)} [{regime}]")
+                elif famrec == fam:
+                    ax.plot(x, y, style, marker="o", ms=3, label=f"{_label(model, compiled)} [{regime}]")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(fam)
+        ax.set_xlabel("atoms per call")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("throughput (atoms/s)")
+    fig.suptitle(f"Energy+forces throughput, {dev.label}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_memory(dev: DeviceResults, path: Path) -> Path | None:
+    """Peak memory of one energy+forces call against atoms (large regime), log-log."""
+    series = _series(dev.speed, "large", "peak_mem_mb")
+    series = {k: (x, y) for k, (x, y) in series.items() if any(v > 0 for v in y)}
+    if not series:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    methods = sorted({r["mem_method"] for r in ok(dev.speed, regime="large") if r.get("mem_method")})
+    for (model, compiled, source), (x, y) in sorted(series.items()):
+        pts = [(a, b) for a, b in zip(x, y) if b > 0]
+        xs, ys = zip(*pts)
+        kw = {"linestyle": "--", "color": _peer_color(model, dev.speed)} if source == "peer" else {}
+        ax.plot(xs, ys, marker="o", ms=3, label=_label(model, compiled), **kw)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("atoms (water droplet)")
+    ax.set_ylabel("peak memory above baseline (MiB)")
+    ax.set_title(f"Memory, {dev.label} ({', '.join(methods)})", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def md_latency_by_model(dev: DeviceResults) -> dict[str, tuple[float, str]]:
+    """model -> (median md latency in s, molecule), preferring aspirin, compile off."""
+    out: dict[str, tuple[float, str]] = {}
+    for r in ok(dev.speed, regime="md", compile=False):
+        cur = out.get(r["model"])
+        if cur is None or (r["system"] == "aspirin" and cur[1] != "aspirin"):
+            out[r["model"]] = (r["median_s"], r["system"])
+    return out
+
+
+def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten on both axes (lower is better on both), sorted by x."""
+    front, best = [], float("inf")
+    for x, y in sorted(points):
+        if y < best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def plot_pareto(dev: DeviceResults, path: Path) -> Path | None:
+    """Force MAE against md latency for every checkpoint with both; Pareto front drawn."""
+    latency = md_latency_by_model(dev)
+    pts = []
+    for a in ok(dev.accuracy):
+        t = latency.get(a["model"]) or latency.get(a["arch"])
+        if t is not None:
+            pts.append((1e3 * t[0], a["force_mae_mev_a"], a["model"], a["family"]))
+    if not pts:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    families = sorted({p[3] for p in pts})
+    cmap = plt.get_cmap("tab10")
+    for i, fam in enumerate(families):
+        sel = [p for p in pts if p[3] == fam]
+        ax.scatter([p[0] for p in sel], [p[1] for p in sel], color=cmap(i), label=fam, zorder=3)
+    for x, y, name, _ in pts:
+        ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    front = _pareto([(p[0], p[1]) for p in pts])
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="k", lw=1, alpha=0.6, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("MD step latency (ms, energy+forces, compile off)")
+    ax.set_ylabel("force MAE (meV/Å, test split)")
+    ax.set_title(f"Accuracy against speed, {dev.label}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,254 @@
+"""``forcefields bench report``: markdown tables and plots from the stored results.
+
+Writes ``<results>/REPORT.md`` and, per device folder, ``throughput.png``,
+``memory.png`` and ``pareto.png`` (when accuracy results exist). With
+``update_readme`` it also rewrites the section of a README between
+``<!-- bench:start -->`` and ``<!-- bench:end -->``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .accuracy import PUBLISHED
+from .collect import DeviceResults, collect, ok, peer_ratio
+from .plots import md_latency_by_model, plot_memory, plot_pareto, plot_throughput
+
+__all__ = ["build_report", "update_readme", "START", "END"]
+
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _peer_models(records: list[dict]) -> list[str]:
+    return sorted({r["model"] for r in records if r["source"] == "peer"})
+
+
+def _ratio_cells(r: dict, records: list[dict], peers: list[str]) -> list[str]:
+    cells = []
+    for p in peers:
+        x = peer_ratio(r, records, p)
+        cells.append("–" if x is None else f"{x:.2f}×")
+    return cells
+
+
+def _order(records: list[dict]) -> list[dict]:
+    return sorted(records, key=lambda r: (r["source"] == "peer", r["family"], r["model"], r["dtype"], r["compile"],
+                                          r["system"], r["n_atoms"]))
+
+
+def _machine_lines(dev: DeviceResults) -> list[str]:
+    lines = []
+    used = {r["run_id"] for r in dev.speed + dev.accuracy}
+    for run_id in sorted(used):
+        run = dev.runs[run_id]
+        m = run["machine"]
+        v = m["versions"]
+        gpu = f", GPU {m['gpu_name']}" if m.get("gpu_name") else ""
+        peers = "; ".join(
+            f"peer {p.get('name')} {p.get('package_version') or ''} (torch {p.get('versions', {}).get('torch')}, e3nn {p.get('versions', {}).get('e3nn')})"
+            for p in run.get("peers") or []
+        )
+        lines.append(
+            f"- run `{run_id}` ({run['created']}): {m['cpu_model']}, {m['cpu_count']} cores, "
+            f"{m['torch_num_threads']} torch threads{gpu}; python {v.get('python')}, torch {v.get('torch')}, "
+            f"e3nn {v.get('e3nn')}, forcefields {v.get('forcefields')}" + (f"; {peers}" if peers else "")
+        )
+    return lines
+
+
+def _speed_sections(dev: DeviceResults) -> list[str]:
+    recs = dev.speed
+    peers = _peer_models(recs)
+    vs = [f"vs {p}" for p in peers]
+    out = []
+    md = _order([r for r in recs if r["regime"] == "md"])
+    if md:
+        rows = []
+        for r in md:
+            if r["status"] != "ok":
+                continue
+            rows.append([r["model"], r["family"], f"{r['params']:,}", r["dtype"], "on" if r["compile"] else "off",
+                         f"{r['system']} ({r['n_atoms']})", _fmt(1e3 * r["median_s"]),
+                         f"{_fmt(1e3 * r['p10_s'])}–{_fmt(1e3 * r['p90_s'])}", str(r["repeats"])] + _ratio_cells(r, recs, peers))
+        out += ["### MD step latency (one molecule, energy + forces, neighbour list included)", "",
+                _table(["model", "family", "params", "dtype", "compile", "molecule (atoms)", "median ms", "p10–p90 ms",
+                        "calls"] + vs, rows), ""]
+    batch = _order([r for r in recs if r["regime"] == "batch" and r["status"] == "ok"])
+    if batch:
+        rows = [[r["model"], r["dtype"], "on" if r["compile"] else "off", str(r["n_molecules"]), _fmt(r["molecules_per_s"]),
+                 _fmt(r["atoms_per_s"]), _fmt(1e3 * r["median_s"])] + _ratio_cells(r, recs, peers) for r in batch]
+        out += ["### Batched throughput (aspirin copies in one call)", "",
+                _table(["model", "dtype", "compile", "molecules", "molecules/s", "atoms/s", "ms/call"] + vs, rows), ""]
+    large = _order([r for r in recs if r["regime"] == "large" and r["status"] == "ok"])
+    if large:
+        rows = [[r["model"], r["dtype"], "on" if r["compile"] else "off", f"{r['n_atoms']:,}",
+                 _fmt(1e3 * r["median_s"]), _fmt(r["us_per_atom"]), _fmt(r["peak_mem_mb"]),
+                 str(r.get("n_edges") or "–")] + _ratio_cells(r, recs, peers) for r in large]
+        out += ["### Large systems (water droplet, one call)", "",
+                _table(["model", "dtype", "compile", "atoms", "ms/call", "µs/atom", "peak MiB", "edges"] + vs, rows), ""]
+    bad = [r for r in recs if r["status"] != "ok"]
+    if bad:
+        seen = set()
+        rows = []
+        for r in _order(bad):
+            key = (r["model"], r["compile"], r["regime"], r["status"], r["reason"])
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append([r["model"], "on" if r["compile"] else "off", r["regime"], r["status"], (r["reason"] or "")[:160]])
+        out += ["### Points not measured", "", _table(["model", "compile", "regime", "status", "reason"], rows), ""]
+    if peers:
+        out += ["Ratios are the peer's median time over ours for the same structures in the same run "
+                "(> 1: ours is faster); they are never taken across runs.", ""]
+    return out
+
+
+def _accuracy_section(dev: DeviceResults) -> list[str]:
+    if not dev.accuracy:
+        return []
+    latency = md_latency_by_model(dev)
+    rows = []
+    for a in sorted(dev.accuracy, key=lambda r: (r["dataset"], r["force_mae_mev_a"] if r["force_mae_mev_a"] is not None else 1e9)):
+        if a["status"] != "ok":
+            rows.append([a["model"], a["family"], f"{a['params']:,}", a["dataset"], a["split"], "–", "–", "–", "–", "–",
+                         f"{a['status']}: {a['reason']}"[:120]])
+            continue
+        t = latency.get(a["model"]) or latency.get(a["arch"])
+        rows.append([a["model"], a["family"], f"{a['params']:,}", a["dataset"], a["split"], str(a["n_frames"]),
+                     _fmt(a["energy_mae_mev"]), _fmt(a["force_mae_mev_a"]), _fmt(a["force_rmse_mev_a"]),
+                     _fmt(1e3 * t[0]) if t else "–", ""])
+    datasets = {a["dataset"] for a in dev.accuracy}
+    for p in PUBLISHED:
+        if p["dataset"] in datasets or not datasets:
+            rows.append([f"{p['model']} (published)", "–", "–", p["dataset"], p["split"], "–", "–",
+                         _fmt(p["force_mae_mev_a"]), "–", "–", p["note"]])
+    return ["### Accuracy on the test split", "",
+            _table(["model", "family", "params", "dataset", "split", "frames", "energy MAE meV", "force MAE meV/Å",
+                    "force RMSE meV/Å", "MD latency ms", "note"], rows), ""]
+
+
+def _device_section(dev: DeviceResults, plots: dict[str, Path], base: Path) -> list[str]:
+    out = [f"## {dev.label}", ""] + _machine_lines(dev) + [""]
+    out += _speed_sections(dev) + _accuracy_section(dev)
+    for title, p in plots.items():
+        out += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
+    return out
+
+
+def build_report(results: str | Path = "benchmarks/results", readme: str | Path | None = None) -> dict:
+    """Write REPORT.md and the plots; optionally update a README section.
+
+    Returns
+    -------
+    dict with ``report`` (path), ``plots`` (list of paths) and ``readme`` (path or None)
+    """
+    results = Path(results)
+    devices = collect(results)
+    sections = ["# Benchmark report", "",
+                "Generated by `forcefields bench report` from the result files next to it. "
+                "Timings: median of repeated calls after untimed warm-up, device synchronised around each call; "
+                "see benchmarks/README.md for the protocol.", ""]
+    all_plots: list[Path] = []
+    per_device: dict[str, dict[str, Path]] = {}
+    for dev in devices:
+        plots = {}
+        for title, fn, fname in (("throughput", plot_throughput, "throughput.png"),
+                                 ("memory", plot_memory, "memory.png"),
+                                 ("accuracy against speed", plot_pareto, "pareto.png")):
+            p = fn(dev, dev.folder / fname)
+            if p is not None:
+                plots[title] = p
+        per_device[dev.label] = plots
+        all_plots += list(plots.values())
+        sections += _device_section(dev, plots, results)
+    report = results / "REPORT.md"
+    report.write_text("\n".join(sections).rstrip() + "\n", encoding="utf-8")
+    readme_path = None
+    if readme is not None:
+        readme_path = update_readme(readme, devices, per_device, report)
+    return {"report": report, "plots": all_plots, "readme": readme_path}
+
+
+def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Path]], report: Path, base: Path) -> str:
+    lines = [f"Full tables: [{os.path.relpath(report, base)}]({os.path.relpath(report, base).replace(os.sep, '/')}).", ""]
+    for dev in devices:
+        recs = dev.speed
+        peers = _peer_models(recs)
+        lines += [f"**{dev.label}**", ""]
+        rows = []
+        for model in sorted({r["model"] for r in recs if r["source"] != "peer"}):
+            mine = [r for r in recs if r["model"] == model and not r["compile"]]
+            md = [r for r in ok(mine, regime="md")]
+            md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
+            batch = max(ok(mine, regime="batch"), key=lambda r: r["atoms_per_s"], default=None)
+            large = max(ok(mine, regime="large"), key=lambda r: r["n_atoms"], default=None)
+            ratio = "–"
+            if md_r and peers:
+                x = peer_ratio(md_r, recs, peers[0])
+                ratio = "–" if x is None else f"{x:.2f}×"
+            rows.append([model, _fmt(1e3 * md_r["median_s"]) if md_r else "–",
+                         _fmt(batch["atoms_per_s"]) if batch else "–",
+                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
+                        + ([ratio] if peers else []))
+        for p in peers:
+            md = ok([r for r in recs if r["model"] == p and not r["compile"]], regime="md")
+            md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
+            batch = max(ok([r for r in recs if r["model"] == p], regime="batch"), key=lambda r: r["atoms_per_s"], default=None)
+            large = max(ok([r for r in recs if r["model"] == p and not r["compile"]], regime="large"), key=lambda r: r["n_atoms"], default=None)
+            rows.append([f"{p} (peer)", _fmt(1e3 * md_r["median_s"]) if md_r else "–",
+                         _fmt(batch["atoms_per_s"]) if batch else "–",
+                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"] + (["1×"] if peers else []))
+        if rows:
+            header = ["model", "aspirin MD step (ms)", "best batched atoms/s", "µs/atom (largest droplet)"]
+            if peers:
+                header.append(f"MD speed vs {peers[0]}")
+            lines += [_table(header, rows), ""]
+        acc = ok(dev.accuracy)
+        if acc:
+            arows = [[a["model"], a["dataset"], _fmt(a["energy_mae_mev"]), _fmt(a["force_mae_mev_a"])] for a in acc]
+            datasets = {a["dataset"] for a in acc}
+            arows += [[f"{p['model']} (published)", p["dataset"], "–", _fmt(p["force_mae_mev_a"])]
+                      for p in PUBLISHED if p["dataset"] in datasets]
+            lines += [_table(["model", "dataset", "energy MAE (meV)", "force MAE (meV/Å)"], arows), ""]
+        for title, p in plots.get(dev.label, {}).items():
+            lines += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
+    return "\n".join(lines).rstrip()
+
+
+def update_readme(readme: str | Path, devices: list[DeviceResults], plots: dict[str, dict[str, Path]], report: Path) -> Path:
+    """Replace the text between the bench markers of ``readme`` with a summary.
+
+    Raises
+    ------
+    FileNotFoundError : no such README
+    ValueError : the markers are missing or out of order
+    """
+    readme = Path(readme)
+    if not readme.is_file():
+        raise FileNotFoundError(f"{readme} does not exist; pass the README to update with --update-readme.")
+    text = readme.read_text(encoding="utf-8")
+    i, j = text.find(START), text.find(END)
+    if i < 0 or j < 0 or j < i:
+        raise ValueError(f"{readme} has no '{START}' ... '{END}' pair; add both markers where the benchmark section should go.")
+    summary = _readme_summary(devices, plots, report, readme.resolve().parent)
+    new = text[: i + len(START)] + "\n" + summary + "\n" + text[j:]
+    readme.write_text(new, encoding="utf-8")
+    return readme

@@ -1,0 +1,376 @@
+"""Speed benchmark: three regimes, each model, dtype, device, compile on/off.
+
+- md: latency of one energy+forces call on one small molecule, neighbour
+  list included, as a molecular-dynamics step sees it.
+- batch: many molecules in one call; molecules/s and atoms/s per batch size.
+- large: one water droplet of 1e2 to 1e5 atoms; time per atom and peak memory.
+
+Batch and large sizes grow until a call would take longer than
+``max_call_s`` (predicted linearly from the previous size), memory runs out,
+or the run's time budget is spent; the points left are recorded as skipped
+with the reason. A compile failure is recorded, not raised.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .machine import machine_info, resolve_device
+from .memory import PeakMemory
+from .resolve import as_dtype, expand_model_names, maybe_compile, resolve_model
+from .store import ResultWriter, new_run_id, now_iso
+from .systems import batch_systems, md_systems, to_batch, water_droplet
+from .timing import Timing, measure
+
+__all__ = ["SpeedSettings", "run_speed", "DEFAULT_LARGE_SIZES"]
+
+REGIMES = ("md", "batch", "large")
+DEFAULT_LARGE_SIZES = {"cpu": (100, 300, 1000, 3000, 10000), "cuda": (100, 300, 1000, 3000, 10000, 30000, 100000)}
+
+
+@dataclass
+class SpeedSettings:
+    """What ``forcefields bench speed`` measures and how.
+
+    Attributes
+    ----------
+    models : names (registry variants or pretrained checkpoints), or "all"
+    device : "cpu" or "cuda[:N]"
+    dtype : "float32" or "float64"
+    compile : also time each model under ``torch.compile`` (both modes are timed)
+    regimes : subset of ("md", "batch", "large")
+    md_molecules : molecules of the md regime (see ``systems.md_molecule``)
+    batch_sizes : molecules per call in the batch regime (aspirin copies)
+    large_sizes : atoms per droplet in the large regime; None: per-device default
+    warmup, repeats, min_repeats : timing protocol (see ``timing.measure``)
+    max_time_per_point_s : seconds of timed calls per point, at most
+    max_call_s : stop growing a regime when one call would take longer (s)
+    time_budget_s : whole run, shared equally by models (and peer models); None: no cap
+    threads : torch intra-op threads on the CPU; None: torch's default
+    seed : model initialisation and structure jitter
+    overrides : config fields applied to every registry model (e.g. hidden=8)
+    peer : peer name ("mace", "nequip"), a comma list of them, or None
+    peer_python : the interpreter of each peer's environment (comma list, same order)
+    peer_models : peer configurations, e.g. [{"channels": 64, "max_L": 1}]
+    out : results root; fallback_cpu : CPU when CUDA is absent
+    rmd17_root : rMD17 folder, for "rmd17:<molecule>" md molecules
+    progress : show a rich progress bar
+    """
+
+    models: list[str] | str = "all"
+    device: str = "cpu"
+    dtype: str = "float32"
+    compile: bool = False
+    regimes: tuple[str, ...] = REGIMES
+    md_molecules: tuple[str, ...] = ("ethanol", "aspirin")
+    batch_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
+    large_sizes: tuple[int, ...] | None = None
+    warmup: int = 3
+    repeats: int = 20
+    min_repeats: int = 3
+    max_time_per_point_s: float = 10.0
+    max_call_s: float = 20.0
+    time_budget_s: float | None = None
+    threads: int | None = None
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    peer: str | None = None
+    peer_python: str | None = None
+    peer_models: list[dict] = field(default_factory=lambda: [{"channels": 64, "max_L": 1}])
+    out: str = "benchmarks/results"
+    fallback_cpu: bool = False
+    rmd17_root: str | None = None
+    progress: bool = True
+
+    def check(self) -> None:
+        bad = [r for r in self.regimes if r not in REGIMES]
+        if bad or not self.regimes:
+            raise ValueError(f"regimes {bad or '(none)'} are not known; use a comma list of md, batch, large.")
+        as_dtype(self.dtype)
+        for name, sizes in (("batch sizes", self.batch_sizes), ("large sizes", self.large_sizes or (1,))):
+            if any(int(s) < 1 for s in sizes):
+                raise ValueError(f"{name} must be positive integers; got {list(sizes)}.")
+        if self.repeats < 1 or self.warmup < 0:
+            raise ValueError("repeats must be at least 1 and warmup at least 0.")
+        if self.peer and len(self.peer_pairs()) != len(_split(self.peer)):
+            raise ValueError(
+                f"--peer {self.peer} needs one --peer-python per peer (comma list, same order): "
+                "the interpreter of an environment with that peer installed."
+            )
+
+    def peer_pairs(self) -> list[tuple[str, str]]:
+        """(peer name, interpreter) pairs."""
+        names, pythons = _split(self.peer), _split(self.peer_python)
+        return list(zip(names, pythons)) if len(names) == len(pythons) else []
+
+
+def _split(text: str | list | tuple | None) -> list[str]:
+    if not text:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [str(x).strip() for x in items if str(x).strip()]
+
+
+def _error_line(err: BaseException) -> str:
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first}"[:300]
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or "out of memory" in str(err).lower() or "can't allocate memory" in str(err).lower()
+
+
+@dataclass
+class _Point:
+    regime: str
+    system: str
+    n_molecules: int
+    structures: list  # list of ase.Atoms
+
+    @property
+    def n_atoms(self) -> int:
+        return sum(len(a) for a in self.structures)
+
+
+def build_points(s: SpeedSettings, device: torch.device) -> list[_Point]:
+    """Every call to time, in order: md molecules, batch sizes, droplet sizes (ascending)."""
+    points: list[_Point] = []
+    if "md" in s.regimes:
+        for name, atoms in md_systems(s.md_molecules, s.rmd17_root):
+            points.append(_Point("md", name, 1, [atoms]))
+    if "batch" in s.regimes:
+        for b in sorted({int(b) for b in s.batch_sizes}):
+            points.append(_Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
+    if "large" in s.regimes:
+        sizes = s.large_sizes or DEFAULT_LARGE_SIZES["cuda" if device.type == "cuda" else "cpu"]
+        for n in sorted({int(n) for n in sizes}):
+            points.append(_Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
+    return points
+
+
+def _record(base: dict, p: _Point, *, status: str = "ok", reason: str | None = None,
+            timing: Timing | None = None, peak: PeakMemory | None = None, n_edges: int | None = None) -> dict:
+    med = timing.median_s if timing else None
+    rec = dict(
+        base,
+        regime=p.regime,
+        system=p.system,
+        n_atoms=p.n_atoms,
+        n_molecules=p.n_molecules,
+        status=status,
+        reason=reason,
+        median_s=med,
+        p10_s=timing.p10_s if timing else None,
+        p90_s=timing.p90_s if timing else None,
+        mean_s=timing.mean_s if timing else None,
+        std_s=timing.std_s if timing else None,
+        repeats=timing.repeats if timing else 0,
+        warmup=timing.warmup if timing else 0,
+        first_call_s=timing.first_call_s if timing else None,
+        molecules_per_s=p.n_molecules / med if med else None,
+        atoms_per_s=p.n_atoms / med if med else None,
+        us_per_atom=1e6 * med / p.n_atoms if med else None,
+        peak_mem_mb=peak.peak_mb if (peak and timing) else None,
+        mem_method=peak.method if (peak and timing) else None,
+        n_edges=n_edges,
+    )
+    return rec
+
+
+def _count_edges(batch, cutoff: float) -> int:
+    from forcefields.data.neighbors import radius_graph
+
+    return int(radius_graph(batch.pos, cutoff, batch.batch).shape[1])
+
+
+def bench_model(
+    name: str,
+    compiled: bool,
+    points: list[_Point],
+    s: SpeedSettings,
+    device: torch.device,
+    base: dict,
+    deadline: float,
+    on_point: Callable[[str], None] = lambda _: None,
+) -> list[dict]:
+    """All points of one model in one compile mode; never raises for a point."""
+    dtype = as_dtype(s.dtype)
+    model, info = resolve_model(name, dtype=dtype, device=device, seed=s.seed, overrides=s.overrides)
+    fn = maybe_compile(model, compiled)
+    base = dict(base, model=name, family=info["family"], source=info["source"], params=info["params"],
+                compile=compiled, compile_status="ok" if compiled else "off")
+    records: list[dict] = []
+    compile_error: str | None = None
+    last: dict[str, tuple[int, float]] = {}  # regime -> (n_atoms, median_s)
+
+    for p in points:
+        on_point(f"{name}{' (compiled)' if compiled else ''}: {p.regime} {p.system} {p.n_atoms} atoms")
+        prev = last.get(p.regime)
+        if compile_error is not None:
+            records.append(_record(base, p, status="failed", reason=f"torch.compile failed: {compile_error}"))
+            continue
+        if time.perf_counter() > deadline:
+            records.append(_record(base, p, status="skipped", reason="time budget exhausted"))
+            continue
+        if prev and prev[1] * p.n_atoms / prev[0] > s.max_call_s:
+            records.append(_record(base, p, status="skipped",
+                                   reason=f"time cap: a call would take over {s.max_call_s:g} s (--max-call-s)"))
+            continue
+        batch = to_batch(p.structures, device=device, dtype=dtype)
+
+        def call(batch=batch):
+            out = fn(batch)
+            return out["energy"].detach().cpu(), out["forces"].detach().cpu()
+
+        try:
+            n_edges = _count_edges(batch, model.cutoff) if hasattr(model, "cutoff") else None
+            with PeakMemory(device) as peak:
+                timing = measure(
+                    call, device, warmup=s.warmup, repeats=s.repeats, min_repeats=s.min_repeats,
+                    max_time_s=max(min(s.max_time_per_point_s, deadline - time.perf_counter()), 0.0),
+                )
+            records.append(_record(base, p, timing=timing, peak=peak, n_edges=n_edges))
+            last[p.regime] = (p.n_atoms, timing.median_s)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # recorded: one point must not sink the run
+            reason = _error_line(err)
+            if compiled and not any(r["status"] == "ok" for r in records):
+                compile_error = reason
+                for r in records:
+                    r["compile_status"] = "failed"
+                base["compile_status"] = "failed"
+                records.append(_record(base, p, status="failed", reason=f"torch.compile failed: {reason}"))
+            elif _is_oom(err):
+                records.append(_record(base, p, status="oom", reason=reason))
+                last[p.regime] = (p.n_atoms, float("inf"))
+            else:
+                records.append(_record(base, p, status="failed", reason=reason))
+        finally:
+            del batch
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    del fn, model
+    gc.collect()
+    return records
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    transient=False)
+
+
+def run_speed(settings: SpeedSettings) -> dict:
+    """Run the speed benchmark and store its results.
+
+    Returns
+    -------
+    dict with ``path`` (complete results file), ``device_label``, ``run_id``
+    and ``records`` (this run's records).
+
+    Raises
+    ------
+    ValueError / KeyError / FileNotFoundError : bad settings, unknown model,
+        missing device, peer interpreter without its package (checked before
+        anything is timed)
+    """
+    s = settings
+    s.check()
+    device = resolve_device(s.device, s.fallback_cpu)
+    if s.threads:
+        torch.set_num_threads(int(s.threads))
+    names = expand_model_names(s.models)
+    # Resolve every name before timing anything, so a typo fails in a second.
+    for name in names:
+        resolve_model(name, dtype=s.dtype, device="cpu", seed=s.seed, overrides=s.overrides)
+    peer_runs = []  # (name, python, runner)
+    if s.peer:
+        from .peers import preflight, runner_path
+
+        for peer, python in s.peer_pairs():
+            runner = runner_path(peer)
+            preflight(python, runner)
+            peer_runs.append((peer, python, runner))
+
+    points = build_points(s, device)
+    machine = machine_info(device)
+    label = machine["device_label"]
+    run_id = new_run_id()
+    settings_dict = {k: v for k, v in asdict(s).items() if k not in ("progress",)}
+    settings_dict.update(device=str(device), models=names)
+    run = {"run_id": run_id, "created": now_iso(), "complete": False, "machine": machine,
+           "settings": settings_dict, "peers": []}
+    writer = ResultWriter(s.out, "speed", label, f"speed-{s.dtype}", run)
+    base = {"run_id": run_id, "dtype": s.dtype, "device": str(device)}
+
+    compile_modes = [False, True] if s.compile else [False]
+    n_peer_units = len(s.peer_models) * len(compile_modes) * len(peer_runs)
+    units = [(n, c) for n in names for c in compile_modes]
+    budget = s.time_budget_s
+    share = budget / (len(units) + n_peer_units) if budget else None
+
+    total = len(points) * len(units) + len(peer_runs)
+    with _progress(s.progress, total) as progress:
+        task = progress.add_task("speed", total=total) if progress else None
+
+        def on_point(desc: str) -> None:
+            if progress is not None:
+                progress.update(task, description=desc)
+                progress.advance(task)
+
+        for name, compiled in units:
+            deadline = time.perf_counter() + share if share else float("inf")
+            writer.add(bench_model(name, compiled, points, s, device, base, deadline, on_point))
+
+        for peer, python, runner in peer_runs:
+            on_point(f"peer {peer} ({len(s.peer_models)} model(s), its own process)")
+            peer_recs, peer_info = _run_peer(s, python, runner, points, device, compile_modes, share, base)
+            writer.run["peers"].append(peer_info)
+            writer.add(peer_recs)
+
+    path = writer.commit()
+    return {"path": path, "device_label": label, "run_id": run_id, "records": writer.records}
+
+
+def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point], device: torch.device,
+              compile_modes: list[bool], share: float | None, base: dict) -> tuple[list[dict], dict]:
+    from .peers import peer_records, run_peer, write_request
+
+    peer_settings = {
+        "device": str(device),
+        "dtype": s.dtype,
+        "warmup": s.warmup,
+        "repeats": s.repeats,
+        "min_repeats": s.min_repeats,
+        "max_time_per_point_s": s.max_time_per_point_s,
+        "max_call_s": s.max_call_s,
+        "time_budget_s": share * len(s.peer_models) * len(compile_modes) if share else None,
+        "compile_modes": compile_modes,
+        "seed": s.seed,
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+    }
+    headers = [({"regime": p.regime, "system": p.system, "n_atoms": p.n_atoms, "n_molecules": p.n_molecules}, p.structures)
+               for p in points]
+    with tempfile.TemporaryDirectory(prefix="ff-bench-peer-") as tmp:
+        request_path = write_request(tmp, headers, peer_settings, s.peer_models)
+        request = json.loads(request_path.read_text(encoding="utf-8"))
+        # Generous: the runner enforces the budget itself; this only catches a hung runner.
+        timeout = 3 * peer_settings["time_budget_s"] + 600 if peer_settings["time_budget_s"] else None
+        out = run_peer(python, request_path, runner, timeout_s=timeout)
+    records = peer_records(out, request, base)
+    info = dict(out["peer"], models=s.peer_models, runner=runner.name, python=str(python))
+    return records, info

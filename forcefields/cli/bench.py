@@ -1,0 +1,165 @@
+"""`forcefields bench speed|accuracy|report`: the benchmark harness.
+
+    forcefields bench speed --models egnn-s,esen-l2-s --device cuda --compile
+    forcefields bench speed --models mpnn-s --peer mace --peer-python /work/peers/mace/bin/python
+    forcefields bench accuracy --models all-pretrained --root ../shared/data/rmd17
+    forcefields bench report --update-readme README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(float(x)) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def _strs(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. hidden=16)")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _speed(args: argparse.Namespace) -> int:
+    from ..bench.speed import SpeedSettings, run_speed
+
+    values: dict[str, Any] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise FileNotFoundError(f"benchmark config {path} does not exist; see benchmarks/configs/ for examples.")
+        values.update(json.loads(path.read_text(encoding="utf-8")))
+        known = set(SpeedSettings.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path} has unknown settings {unknown}; known: {', '.join(sorted(known))}.")
+    cli = {
+        "models": args.models, "device": args.device, "dtype": args.dtype, "compile": args.compile or None,
+        "regimes": args.regimes, "md_molecules": args.md_molecules, "batch_sizes": args.batch_sizes,
+        "large_sizes": args.large_sizes, "warmup": args.warmup, "repeats": args.repeats,
+        "min_repeats": args.min_repeats, "max_time_per_point_s": args.max_time_per_point,
+        "max_call_s": args.max_call_s, "time_budget_s": args.time_budget, "threads": args.threads, "seed": args.seed,
+        "peer": args.peer, "peer_python": args.peer_python, "out": args.out, "fallback_cpu": args.fallback_cpu or None,
+        "rmd17_root": args.root,
+    }
+    values.update({k: v for k, v in cli.items() if v is not None})
+    if args.override:
+        values["overrides"] = dict(values.get("overrides") or {}, **dict(args.override))
+    if args.peer:
+        channels = args.peer_channels or (64,)
+        max_ls = args.peer_max_l or (1,)
+        values["peer_models"] = [{"channels": c, "max_L": lmax, "num_interactions": args.peer_interactions, "cutoff": 5.0}
+                                 for c in channels for lmax in max_ls]
+    values["progress"] = not args.no_progress
+    for key in ("regimes", "md_molecules", "batch_sizes", "large_sizes"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    settings = SpeedSettings(**values)
+    result = run_speed(settings)
+    ok = [r for r in result["records"] if r["status"] == "ok"]
+    print(f"{len(ok)} of {len(result['records'])} points measured; results in {result['path']}")
+    for r in ok:
+        if r["regime"] == "md":
+            print(f"  {r['model']:<16} {'compiled ' if r['compile'] else ''}{r['system']:<10} "
+                  f"{1e3 * r['median_s']:9.2f} ms (p10 {1e3 * r['p10_s']:.2f}, p90 {1e3 * r['p90_s']:.2f})")
+    return 0
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from ..bench.accuracy import AccuracySettings, run_accuracy
+
+    s = AccuracySettings(models=args.models, root=args.root, device=args.device, dtype=args.dtype,
+                         batch_size=args.batch_size, max_frames=args.max_frames, out=args.out,
+                         fallback_cpu=args.fallback_cpu, progress=not args.no_progress)
+    result = run_accuracy(s)
+    for r in result["records"]:
+        if r["status"] == "ok":
+            print(f"  {r['model']:<28} {r['dataset']:<16} E MAE {r['energy_mae_mev']:8.2f} meV   "
+                  f"F MAE {r['force_mae_mev_a']:8.2f} meV/Å   F RMSE {r['force_rmse_mev_a']:8.2f} meV/Å   ({r['n_frames']} frames)")
+        else:
+            print(f"  {r['model']:<28} {r['status']}: {r['reason']}")
+    print(f"results in {result['path']}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..bench.report import build_report
+
+    out = build_report(args.results, readme=args.update_readme)
+    print(f"wrote {out['report']} and {len(out['plots'])} plot(s)" + (f"; updated {out['readme']}" if out["readme"] else ""))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="benchmark speed and accuracy, with peers", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="bench_command", metavar="{speed,accuracy,report}")
+
+    sp = sub.add_parser("speed", help="latency, throughput and memory in three regimes (md, batch, large)")
+    sp.add_argument("--models", default=None, help="comma list of variants or pretrained names, 'all' or 'all-pretrained' (default all)")
+    sp.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
+    sp.add_argument("--fallback-cpu", action="store_true", help="use the CPU when CUDA is asked for but absent")
+    sp.add_argument("--dtype", default=None, choices=["float32", "float64"])
+    sp.add_argument("--compile", action="store_true", help="also time every model under torch.compile")
+    sp.add_argument("--regimes", type=_strs, default=None, help="comma list of md,batch,large (default all three)")
+    sp.add_argument("--md-molecules", type=_strs, default=None, help="molecules of the md regime (default ethanol,aspirin)")
+    sp.add_argument("--batch-sizes", type=_ints, default=None, help="molecules per call (default 1,4,16,64,256)")
+    sp.add_argument("--large-sizes", type=_ints, default=None, help="atoms per droplet (default up to 1e4 on CPU, 1e5 on GPU)")
+    sp.add_argument("--warmup", type=int, default=None, help="untimed calls per point (default 3)")
+    sp.add_argument("--repeats", type=int, default=None, help="most timed calls per point (default 20)")
+    sp.add_argument("--min-repeats", type=int, default=None, help="fewest timed calls per point (default 3)")
+    sp.add_argument("--max-time-per-point", type=float, default=None, help="seconds of timed calls per point (default 10)")
+    sp.add_argument("--max-call-s", type=float, default=None, help="stop growing a regime when one call would exceed this (default 20 s)")
+    sp.add_argument("--time-budget", type=float, default=None, help="seconds for the whole run, shared by the models (default none)")
+    sp.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
+    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--override", type=_override, action="append", default=None, metavar="KEY=VALUE",
+                    help="model config override for registry models, e.g. hidden=16 (repeatable)")
+    sp.add_argument("--peer", default=None, help="time peer models on the same structures: mace, nequip or a comma list")
+    sp.add_argument("--peer-python", default=None, help="interpreter of each peer's environment (comma list, same order as --peer)")
+    sp.add_argument("--peer-channels", type=_ints, default=None, help="peer widths, comma list (default 64)")
+    sp.add_argument("--peer-max-l", type=_ints, default=None, help="peer max_L values, comma list (default 1)")
+    sp.add_argument("--peer-interactions", type=int, default=2)
+    sp.add_argument("--root", default=None, help="rMD17 folder, for md molecules named rmd17:<molecule>")
+    sp.add_argument("--config", default=None, help="JSON file of settings (benchmarks/configs/*.json); flags override it")
+    sp.add_argument("--out", default=None, help="results root (default benchmarks/results)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.set_defaults(func=_speed)
+
+    ac = sub.add_parser("accuracy", help="energy and force errors of pretrained checkpoints on their test split")
+    ac.add_argument("--models", default="all-pretrained", help="comma list of pretrained names or folders, or all-pretrained")
+    ac.add_argument("--root", default="../shared/data/rmd17", help="folder of the test data (default ../shared/data/rmd17)")
+    ac.add_argument("--device", default="cpu")
+    ac.add_argument("--fallback-cpu", action="store_true")
+    ac.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ac.add_argument("--batch-size", type=int, default=32)
+    ac.add_argument("--max-frames", type=int, default=None, help="evaluate at most this many test frames")
+    ac.add_argument("--out", default="benchmarks/results")
+    ac.add_argument("--no-progress", action="store_true")
+    ac.set_defaults(func=_accuracy)
+
+    rp = sub.add_parser("report", help="markdown tables and plots from the stored results")
+    rp.add_argument("--results", default="benchmarks/results", help="results root (default benchmarks/results)")
+    rp.add_argument("--update-readme", default=None, metavar="README.md",
+                    help="rewrite the section between <!-- bench:start --> and <!-- bench:end -->")
+    rp.set_defaults(func=_report)
+
+    parser.set_defaults(func=lambda a: (parser.print_help(), 2)[1])

@@ -1,0 +1,106 @@
+"""`forcefields pretrained | info | pull | push`: the pretrained zoo from the shell."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("pretrained", help="list pretrained models (name, data, parameters, metrics, size)")
+    p.set_defaults(func=_pretrained)
+
+    p = subparsers.add_parser("info", help="show a pretrained model's card and metrics")
+    p.add_argument("name", help="pretrained name, e.g. egnn-m.rmd17-aspirin, or a checkpoint folder")
+    p.add_argument("--download", action="store_true", help="fetch it from the Hub when it is not local")
+    p.set_defaults(func=_info)
+
+    p = subparsers.add_parser("pull", help="download a pretrained model from the Hub into the local cache")
+    p.add_argument("name", help="pretrained name")
+    p.add_argument("--repo", default=None, help="Hub repo id (default: the index's, or FORCEFIELDS_HUB_ORG/NAME)")
+    p.add_argument("--revision", default=None, help="branch, tag or commit (default: the one the index pins)")
+    p.set_defaults(func=_pull)
+
+    p = subparsers.add_parser("push", help="upload a checkpoint to a Hub repo (created if missing)")
+    p.add_argument("name", help="pretrained name or checkpoint folder")
+    p.add_argument("--repo", default=None, help="Hub repo id org/name (default: the index's, or FORCEFIELDS_HUB_ORG/NAME)")
+    p.add_argument("--revision", default=None, help="branch to commit to (default main)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(func=_push)
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    from ..zoo.card import metric_unit
+
+    parts = [f"{k} {v:.3g} {metric_unit(k)}".strip() for k, v in metrics.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return ", ".join(parts) or "-"
+
+
+def _pretrained(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..zoo import list_pretrained
+
+    entries = list_pretrained()
+    console = Console()
+    if not entries:
+        console.print("No pretrained models are shipped or cached yet (checkpoints/index.json is empty).")
+        return 0
+    table = Table(title="Pretrained force fields (energies meV, forces meV/Å)")
+    for col in ("name", "data", "family", "parameters", "test metrics", "size", "where"):
+        table.add_column(col, justify="right" if col in ("parameters", "size") else "left")
+    for e in entries:
+        table.add_row(
+            e.name, e.data or "-", e.family, f"{e.num_parameters:,}", _fmt_metrics(e.metrics),
+            f"{e.size_bytes / 1e6:.2f} MB", e.source,
+        )
+    console.print(table)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from ..zoo import pretrained_info
+    from ..zoo.card import metric_unit
+
+    info = pretrained_info(args.name, download=args.download)
+    console = Console()
+    e = info.entry
+    console.print(f"[bold]{info.name}[/bold]  {e.family} · {e.num_parameters:,} parameters · "
+                  f"cutoff {e.cutoff} Å · {e.dtype} · {e.size_bytes / 1e6:.2f} MB · {e.source}")
+    if info.path is not None:
+        console.print(f"folder: {info.path}")
+    metrics = (info.config or {}).get("metrics") or e.metrics
+    for k, v in metrics.items():
+        unit = metric_unit(k) if isinstance(v, (int, float)) else ""
+        console.print(f"  {k}: {v} {unit}".rstrip())
+    if info.card:
+        body = info.card.split("\n---\n", 1)[-1] if info.card.startswith("---\n") else info.card
+        console.print(Markdown(body))
+    else:
+        console.print("The model card is not local; `forcefields pull " + info.name + "` downloads it.")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from ..zoo import pull
+
+    path = pull(args.name, repo_id=args.repo, revision=args.revision)
+    print(f"pulled {args.name} into {path}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ..zoo import push
+
+    result = push(args.name, repo_id=args.repo, revision=args.revision, private=args.private, token=args.token)
+    print(f"pushed {args.name} to {result.repo_id} ({result.revision}): {result.url}")
+    if result.commit:
+        print(f"pin it in checkpoints/index.json: \"hub_repo\": \"{result.repo_id}\", \"revision\": \"{result.commit}\"")
+    return 0

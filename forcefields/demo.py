@@ -1,0 +1,194 @@
+"""Demo: a shipped potential drives molecular dynamics of aspirin (``make demo``).
+
+1. loads the best shipped aspirin model of ``checkpoints/index.json`` (lowest
+   force MAE), or the one given with ``--model``;
+2. takes an aspirin frame from the model's ``reference.extxyz`` (or from
+   ``../shared/data/rmd17`` when present);
+3. runs Langevin dynamics at 300 K, then NVE (velocity Verlet), with ASE;
+4. prints the NVE energy drift (meV/atom/ps) and the force error against the
+   labelled reference frames (MAE, meV/Å).
+
+Step counts shrink to fit ``--budget`` seconds on slow machines.
+
+    python -m forcefields.demo [--model NAME] [--dtype float64] [--budget 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main", "pick_model", "reference_frames", "energy_drift"]
+
+KCAL_MOL_TO_EV = 0.0433641
+SHARED_RMD17 = Path(os.environ.get("FORCEFIELDS_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "rmd17"
+
+
+def pick_model(molecule: str = "aspirin") -> str | None:
+    """Name of the shipped model of ``molecule`` with the lowest force MAE, or None."""
+    from .zoo.resolve import index_entries
+
+    candidates = [e for e in index_entries().values() if e.data and molecule in e.data]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda e: float(e.metrics.get("force_mae", math.inf))).name
+
+
+def reference_frames(folder: Path | None, limit: int = 50) -> tuple[list, str]:
+    """Labelled aspirin frames (ase.Atoms with energy eV and forces eV/Å), and where they came from."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from .zoo.reference import read_reference_frames
+
+    if folder is not None:
+        frames = [a for a in read_reference_frames(folder) if a.calc is not None][:limit]
+        if frames:
+            return frames, f"{folder.name}/reference.extxyz"
+    npz = SHARED_RMD17 / "rmd17_aspirin_test_01.npz"
+    if npz.is_file():
+        data = np.load(npz)
+        frames = []
+        for k in range(min(limit, len(data["energies"]))):
+            a = Atoms(numbers=data["nuclear_charges"], positions=data["coords"][k])
+            a.calc = SinglePointCalculator(
+                a, energy=float(data["energies"][k]) * KCAL_MOL_TO_EV, forces=data["forces"][k] * KCAL_MOL_TO_EV
+            )
+            frames.append(a)
+        return frames, str(npz)
+    return [], ""
+
+
+def energy_drift(times_fs: np.ndarray, total_energy_ev: np.ndarray, natoms: int) -> float:
+    """Slope of a straight-line fit of total energy over time, in meV/atom/ps."""
+    slope_ev_per_fs = np.polyfit(times_fs, total_energy_ev, 1)[0]
+    return float(slope_ev_per_fs * 1e3 * 1e3 / natoms)
+
+
+def _force_error(calc, frames: list) -> tuple[float, float]:
+    """Force MAE (meV/Å) and energy MAE (meV) of ``calc`` on labelled frames."""
+    ferr, eerr = [], []
+    for ref in frames:
+        a = ref.copy()
+        a.calc = calc
+        ferr.append(np.abs(a.get_forces() - ref.get_forces()).ravel())
+        eerr.append(abs(a.get_potential_energy() - ref.get_potential_energy()))
+    return float(np.concatenate(ferr).mean() * 1e3), float(np.mean(eerr) * 1e3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m forcefields.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="pretrained name or checkpoint folder (default: best shipped aspirin model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float64", help="float64 keeps NVE drift free of round-off (default)")
+    parser.add_argument("--langevin-steps", type=int, default=200)
+    parser.add_argument("--nve-steps", type=int, default=400)
+    parser.add_argument("--timestep", type=float, default=0.5, help="fs")
+    parser.add_argument("--budget", type=float, default=90.0, help="seconds for the dynamics; steps shrink to fit")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    name = args.model or pick_model("aspirin")
+    if name is None:
+        console.print(
+            "[bold red]No shipped aspirin model yet:[/bold red] checkpoints/index.json lists none. Train one, "
+            "export it with forcefields.save(model, 'checkpoints/<variant>.rmd17-aspirin', reference=test_frames), "
+            "rebuild the index with `python -m forcefields.zoo.index checkpoints/`, or pass --model NAME_OR_FOLDER."
+        )
+        return 1
+
+    import torch
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.verlet import VelocityVerlet
+
+    from .calculator import ForceFieldCalculator
+    from .zoo.resolve import locate
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    t0 = time.perf_counter()
+    try:
+        folder, _ = locate(name)
+        calc = ForceFieldCalculator(name, device=args.device, dtype=args.dtype)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
+        console.print(f"[bold red]Cannot load {name}:[/bold red] {err.args[0] if isinstance(err, KeyError) else err}")
+        return 1
+    frames, origin = reference_frames(folder)
+    if not frames:
+        console.print(
+            f"[bold red]No aspirin frame:[/bold red] {folder.name} has no reference.extxyz and "
+            f"{SHARED_RMD17} is absent; save the model with reference frames."
+        )
+        return 1
+    console.print(f"Loaded [bold]{name}[/bold] ({calc.model.num_parameters():,} parameters, {args.dtype}) "
+                  f"in {time.perf_counter() - t0:.1f} s; frames from {origin}.")
+
+    atoms = frames[0].copy()
+    atoms.calc = calc
+    # Cost of one step, to fit the budget.
+    atoms.get_forces()
+    t1 = time.perf_counter()
+    for _ in range(3):
+        atoms.positions += 1e-4
+        atoms.get_forces()
+    per_step = (time.perf_counter() - t1) / 3
+    total = args.langevin_steps + args.nve_steps
+    scale = min(1.0, args.budget / max(per_step * total, 1e-9))
+    n_lang = max(10, int(args.langevin_steps * scale))
+    n_nve = max(20, int(args.nve_steps * scale))
+    if scale < 1:
+        console.print(f"({per_step * 1e3:.0f} ms a step: running {n_lang} + {n_nve} steps to stay within {args.budget:.0f} s)")
+
+    rng = np.random.default_rng(args.seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    dt = args.timestep * units.fs
+    t2 = time.perf_counter()
+    Langevin(atoms, dt, temperature_K=300, friction=0.01 / units.fs, rng=rng).run(n_lang)
+    temperature_eq = atoms.get_temperature()
+
+    times, etot, temps = [], [], []
+    nve = VelocityVerlet(atoms, dt)
+
+    def record() -> None:
+        times.append(nve.get_time() / units.fs)
+        etot.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
+        temps.append(atoms.get_temperature())
+
+    nve.attach(record, interval=1)
+    nve.run(n_nve)
+    md_seconds = time.perf_counter() - t2
+    n = len(atoms)
+    drift = energy_drift(np.asarray(times), np.asarray(etot), n)
+    fluct = float(np.std(etot) / n * 1e3)
+    fmae, emae = _force_error(calc, frames)
+
+    table = Table(title=f"{name}: aspirin, {n} atoms")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("Langevin 300 K", f"{n_lang} steps × {args.timestep} fs, T after = {temperature_eq:.0f} K")
+    table.add_row("NVE", f"{n_nve} steps × {args.timestep} fs, mean T = {np.mean(temps):.0f} K")
+    table.add_row("NVE energy drift", f"{drift:+.3f} meV/atom/ps")
+    table.add_row("NVE energy fluctuation (std)", f"{fluct:.3f} meV/atom")
+    table.add_row(f"force MAE vs reference ({len(frames)} frames)", f"{fmae:.1f} meV/Å")
+    table.add_row("energy MAE vs reference", f"{emae:.1f} meV")
+    table.add_row("dynamics wall time", f"{md_seconds:.1f} s ({md_seconds / (n_lang + n_nve) * 1e3:.0f} ms/step)")
+    table.add_row("neighbour-list builds", f"{calc.num_builds} for {n_lang + n_nve} steps")
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Multi-channel E(n)-equivariant graph network: the ``egnn`` family.
+
+The EGNN of Satorras et al. (2021) generalised to ``C`` Cartesian vector
+channels per atom (the MC-EGNN of Ngo & Ravanbakhsh, arXiv 2510.09768). Each
+atom carries scalar features ``h_i`` (H) and vectors ``V_i`` (C, 3), starting
+at zero. One layer:
+
+    m_ij  = phi_m(h_j, h_i, rbf(d_ij), <V_i, u_ij>, <V_j, u_ij>, <V_i, V_j>) * env(d_ij)
+    V_i  += W_mix * (1/N) sum_j [a_ij u_ij + b_ij * V_j]        (a, b: C gates from m_ij)
+    h_i  += phi_h(h_i, (1/N) sum_j m_ij, |V_i|)
+
+with ``u_ij = r_ij / d_ij`` and ``N`` the average neighbour count. Scalars see
+only distances and inner products, and vectors are built from relative
+positions with scalar weights, so the energy is invariant under rotations,
+reflections and translations and the forces are equivariant. Positions are
+never updated: the network is a potential, not a coordinate refiner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..nn import MLP, RadialEmbedding
+from .base import ForceField, ForceFieldConfig
+from .registry import register_family, register_sizes
+
+__all__ = ["EGNNConfig", "EGNN"]
+
+# Keeps |V| differentiable (twice, for force training) where a channel is zero.
+_NORM_EPS = 1e-6
+
+
+@dataclass
+class EGNNConfig(ForceFieldConfig):
+    """Hyper-parameters of the multi-channel EGNN.
+
+    Inherits every field of :class:`ForceFieldConfig`.
+
+    Attributes
+    ----------
+    num_vectors : int
+        Vector channels per atom, C (the presets use hidden // 8).
+    envelope_exponent : int
+        Smoothness ``p`` of the polynomial cutoff envelope.
+    """
+
+    num_vectors: int = 8
+    envelope_exponent: int = 6
+
+    def validate(self) -> None:
+        super().validate()
+        if self.hidden < 2 or self.num_layers < 1 or self.num_rbf < 1 or self.num_vectors < 1:
+            raise ValueError(
+                f"hidden={self.hidden}, num_layers={self.num_layers}, num_rbf={self.num_rbf}, "
+                f"num_vectors={self.num_vectors} are too small; use hidden >= 2 and the others >= 1."
+            )
+
+
+class EquivariantBlock(nn.Module):
+    """One multi-channel EGNN layer: invariant messages, vector and scalar updates.
+
+    Parameters
+    ----------
+    hidden : int, scalar width H
+    num_vectors : int, vector channels C
+    num_rbf : int, radial basis size R
+    """
+
+    def __init__(self, hidden: int, num_vectors: int, num_rbf: int):
+        super().__init__()
+        c = num_vectors
+        self.sender = nn.Linear(hidden, hidden, bias=False)
+        self.receiver = nn.Linear(hidden, hidden)
+        self.edge = nn.Linear(num_rbf + 3 * c, hidden, bias=False)
+        self.message = nn.Linear(hidden, hidden)
+        self.gates = nn.Linear(hidden, 2 * c)
+        # Mixing acts on the channel index only, so it commutes with rotations.
+        self.mix = nn.Parameter(torch.eye(c) + 0.1 * torch.randn(c, c) / c**0.5)
+        self.update = MLP([2 * hidden + c, hidden, hidden])
+
+    def forward(self, h, vec, rbf, unit, envelope, src, dst, norm):
+        """
+        Parameters
+        ----------
+        h : (n, H) scalar features
+        vec : (n, C, 3) vector channels (Å-free, dimensionless)
+        rbf : (E, R) radial embedding
+        unit : (E, 3) unit vectors u_ij
+        envelope : (E,) cutoff envelope
+        src, dst : (E,) sender j and receiver i
+        norm : float, average neighbour count
+
+        Returns
+        -------
+        h : (n, H), vec : (n, C, 3)
+        """
+        v_i, v_j = vec[dst], vec[src]
+        u = unit.unsqueeze(1)
+        invariants = torch.cat(
+            [(v_i * u).sum(-1), (v_j * u).sum(-1), (v_i * v_j).sum(-1)], dim=-1
+        )
+        pre = self.sender(h)[src] + self.receiver(h)[dst] + self.edge(torch.cat([rbf, invariants], -1))
+        act = F.silu(pre)
+        env = envelope.unsqueeze(-1)
+        m = self.message(act) * env
+        a, b = (self.gates(act) * env).chunk(2, dim=-1)
+        vec_msg = a.unsqueeze(-1) * u + b.unsqueeze(-1) * v_j
+        agg_vec = torch.zeros_like(vec).index_add(0, dst, vec_msg) / norm
+        vec = vec + torch.einsum("dc,ncx->ndx", self.mix, agg_vec)
+        agg = torch.zeros_like(h).index_add(0, dst, m) / norm
+        vec_norm = torch.sqrt(vec.pow(2).sum(-1) + _NORM_EPS)
+        h = h + self.update(torch.cat([h, agg, vec_norm], dim=-1))
+        return h, vec
+
+
+@register_family
+class EGNN(ForceField):
+    """Multi-channel EGNN force field, E(3)-invariant energy and equivariant forces.
+
+    With ``force_mode="direct"`` each atom's force is ``sum_c w_c(h_i) V_i^c``:
+    invariant weights from its scalar features times its vector channels, so
+    the direct forces are equivariant too.
+    """
+
+    family = "egnn"
+    config_class = EGNNConfig
+    symmetry: ClassVar[str] = "E(3)"
+    lmax: ClassVar[int | None] = 1
+
+    def __init__(self, config: EGNNConfig):
+        super().__init__(config)
+        hidden, c = config.hidden, config.num_vectors
+        self.embedding = nn.Embedding(self.num_elements, hidden)
+        self.radial = RadialEmbedding(config.cutoff, config.num_rbf, p=config.envelope_exponent)
+        self.blocks = nn.ModuleList(
+            EquivariantBlock(hidden, c, config.num_rbf) for _ in range(config.num_layers)
+        )
+        self.readout = MLP([hidden, max(hidden // 2, 1), 1])
+        self.vector_weights = None if self.conservative else MLP([hidden, hidden, c])
+
+    def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
+        src, dst = edge_index[0], edge_index[1]
+        dist = torch.linalg.vector_norm(edge_vec, dim=-1)
+        unit = edge_vec / dist.unsqueeze(-1)
+        rbf = self.radial(dist)
+        envelope = self.radial.envelope(dist)
+        norm = float(self.config.avg_num_neighbors)
+        h = self.embedding(species)
+        vec = h.new_zeros(h.shape[0], self.config.num_vectors, 3)
+        for block in self.blocks:
+            h, vec = block(h, vec, rbf, unit, envelope, src, dst, norm)
+        node_scalar = self.readout(h).squeeze(-1)
+        node_vector = None
+        if self.vector_weights is not None:
+            node_vector = (self.vector_weights(h).unsqueeze(-1) * vec).sum(1)
+        return node_scalar, node_vector
+
+
+_WIDTHS = {"xs": 32, "s": 64, "m": 128, "l": 256, "xl": 512}
+
+# Width-only scaling at fixed depth 3 (vector channels grow with the width,
+# C = H / 8); lr transferred from lr* = 5e-4 at width 64.
+for _size, _width in _WIDTHS.items():
+    register_sizes(
+        "egnn",
+        {_size: _width},
+        lr_star=5e-4,
+        base_width=64,
+        num_layers=3,
+        num_vectors=_width // 8,
+    )

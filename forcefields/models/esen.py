@@ -1,0 +1,226 @@
+"""Spherical-tensor network with SO(2) edge convolutions: the ``esen`` family.
+
+The top step of the symmetry staircase (Ngo & Ravanbakhsh, arXiv
+2510.09768), after eSCN (Passaro & Zitnick 2023) and eSEN (Fu et al. 2025).
+Each atom carries the coefficients of real spherical harmonics up to
+``lmax`` in ``hidden`` channels, a tensor of shape ``(n, (lmax+1)**2, C)`` in
+e3nn's order. A message from atom j to atom i is computed in the frame where
+the edge lies on the y axis: both atoms' features are rotated there with
+per-edge Wigner-D matrices, truncated to orders ``|m| <= mmax``, passed
+through two radially modulated SO(2) convolutions with a gate between them,
+multiplied by the smooth cutoff envelope and rotated back. Per edge this costs
+of order ``lmax³ C²`` instead of the ``lmax⁶`` of Clebsch-Gordan products.
+
+With ``parity=True`` (default) the model is E(3)-invariant (energies) and
+equivariant (forces) under rotations *and* reflections; ``parity=False`` adds
+the parity-odd SO(2) weights of eSCN and is only SE(3)-equivariant.
+
+Every message is multiplied by the polynomial envelope, so energies and
+forces are smooth as atoms cross the cutoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from e3nn import o3
+from torch import nn
+from torch.nn import functional as F
+
+from ..nn import MLP
+from ..nn.irreps_ops import DegreeLinear, EquivariantRMSNorm, Gate, degrees_of
+from ..nn.irreps_rotation import EdgeRotation
+from ..nn.radial import BesselBasis, PolynomialEnvelope
+from ..nn.so2 import EdgeFrames, SO2Layout, SO2Linear
+from .base import ForceField, ForceFieldConfig
+from .registry import register_family, register_sizes
+
+__all__ = ["ESENConfig", "ESEN"]
+
+# e3nn orders the l=1 harmonics as (x, y, z) with m = -1, 0, 1; this maps them to Cartesian (x, y, z).
+_L1_TO_CARTESIAN = (0, 1, 2)
+
+
+@dataclass
+class ESENConfig(ForceFieldConfig):
+    """Hyper-parameters of the eSEN-style network.
+
+    Inherits every field of :class:`ForceFieldConfig`; ``hidden`` is the
+    number of channels per spherical-harmonic component (the width the size
+    presets scale) and ``num_layers`` the fixed depth.
+
+    Attributes
+    ----------
+    lmax : int
+        Highest spherical-harmonic degree of the features (1..6).
+    mmax : int or None
+        Highest order |m| kept in the edge frames; None means ``min(lmax, 2)``.
+    ffn_factor : int
+        Width multiplier of the per-atom feed-forward block.
+    parity : bool
+        True: only parity-even SO(2) weights, E(3)-equivariant. False: also the
+        parity-odd ones (as in eSCN), SE(3)-equivariant only.
+    envelope_exponent : int
+        Smoothness ``p`` of the polynomial cutoff envelope.
+    """
+
+    lmax: int = 2
+    mmax: int | None = None
+    hidden: int = 32
+    num_layers: int = 2
+    ffn_factor: int = 2
+    parity: bool = True
+    envelope_exponent: int = 6
+
+    @property
+    def resolved_mmax(self) -> int:
+        return min(self.lmax, 2) if self.mmax is None else int(self.mmax)
+
+    def validate(self) -> None:
+        super().validate()
+        if not 1 <= self.lmax <= 6:
+            raise ValueError(f"lmax={self.lmax} is not supported; choose a degree between 1 and 6 (variants use 1..4).")
+        if not 0 <= self.resolved_mmax <= self.lmax:
+            raise ValueError(f"mmax={self.mmax} must lie between 0 and lmax={self.lmax} (or be None for min(lmax, 2)).")
+        if self.hidden < 1 or self.num_layers < 1 or self.num_rbf < 1 or self.ffn_factor < 1:
+            raise ValueError(
+                f"hidden={self.hidden}, num_layers={self.num_layers}, num_rbf={self.num_rbf}, "
+                f"ffn_factor={self.ffn_factor} must all be at least 1."
+            )
+
+
+class InteractionBlock(nn.Module):
+    """Edge messages by SO(2) convolution, then a gated per-atom feed-forward; both residual.
+
+    Parameters
+    ----------
+    layout : SO2Layout of the edge-frame coefficients
+    channels : int, C
+    edge_channels : int, width of the invariant edge features
+    ffn_channels : int, width of the feed-forward block
+    parity : bool, see :class:`ESENConfig`
+    """
+
+    def __init__(self, layout: SO2Layout, channels: int, edge_channels: int, ffn_channels: int, parity: bool):
+        super().__init__()
+        lmax = layout.lmax
+        self.radial = MLP([edge_channels, channels, channels])
+        self.norm_message = EquivariantRMSNorm(lmax, channels)
+        self.conv1 = SO2Linear(layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity)
+        self.edge_gate = Gate(layout.degrees, channels)
+        self.conv2 = SO2Linear(layout, channels, channels, channels, parity=parity)
+        self.norm_ffn = EquivariantRMSNorm(lmax, channels)
+        self.ffn_in = DegreeLinear(lmax, channels, ffn_channels, extra_scalars=lmax * ffn_channels)
+        self.ffn_gate = Gate(degrees_of(lmax), ffn_channels)
+        self.ffn_out = DegreeLinear(lmax, ffn_channels, channels)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        frames: EdgeFrames,
+        edge_input: torch.Tensor,
+        envelope: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+        norm: float,
+    ) -> torch.Tensor:
+        """x (n, K, C), edge_input (E, edge_channels), envelope (E,), src/dst (E,) -> (n, K, C)."""
+        edge_feat = F.silu(self.radial(edge_input))
+        h = self.norm_message(x)
+        m = frames.to_edge(torch.cat([h[src], h[dst]], dim=-1))
+        m, gates = self.conv1(m, edge_feat)
+        m = self.edge_gate(m, gates)
+        m, _ = self.conv2(m, edge_feat)
+        m = frames.from_edge(m * envelope.view(-1, 1, 1))
+        x = x + torch.zeros_like(x).index_add(0, dst, m) / norm
+        h, gates = self.ffn_in(self.norm_ffn(x))
+        h, _ = self.ffn_out(self.ffn_gate(h, gates))
+        return x + h
+
+
+@register_family
+class ESEN(ForceField):
+    """eSCN/eSEN-style equivariant force field with spherical-tensor features.
+
+    Pipeline: element embedding in the scalar row, plus an edge-degree
+    embedding (radial weights times ``Y_l(r̂_ij)`` summed over neighbours) in
+    every degree; ``num_layers`` interaction blocks; a final norm; energy from
+    the scalar channels through an MLP; with ``force_mode="direct"``, forces
+    from a linear map of the ``l = 1`` channels (eV/Å after the base class's
+    energy scale).
+    """
+
+    family = "esen"
+    config_class = ESENConfig
+    symmetry: ClassVar[str] = "E(3)"
+
+    def __init__(self, config: ESENConfig):
+        super().__init__(config)
+        c = config.hidden
+        lmax, mmax = config.lmax, config.resolved_mmax
+        self.lmax, self.mmax = lmax, mmax
+        self.layout = SO2Layout(lmax, mmax)
+        self.rotation = EdgeRotation(lmax)
+        self.embedding = nn.Embedding(self.num_elements, c)
+        self.edge_species = nn.Embedding(self.num_elements, config.num_rbf)
+        self.basis = BesselBasis(config.cutoff, config.num_rbf)
+        self.envelope = PolynomialEnvelope(config.cutoff, config.envelope_exponent)
+        edge_channels = 3 * config.num_rbf  # [rbf, species(j), species(i)]
+        self.degree_embedding = MLP([edge_channels, c, (lmax + 1) * c])
+        self.register_buffer("degree_row", torch.tensor(degrees_of(lmax), dtype=torch.long), persistent=False)
+        self.blocks = nn.ModuleList(
+            InteractionBlock(self.layout, c, edge_channels, config.ffn_factor * c, config.parity)
+            for _ in range(config.num_layers)
+        )
+        self.final_norm = EquivariantRMSNorm(lmax, c)
+        self.energy_head = MLP([c, c, 1])
+        self.force_head = None if self.conservative else nn.Linear(c, 1, bias=False)
+
+    def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
+        src, dst = edge_index[0], edge_index[1]
+        dist = torch.linalg.vector_norm(edge_vec, dim=-1)
+        envelope = self.envelope(dist)
+        edge_input = torch.cat(
+            [self.basis(dist) * envelope.unsqueeze(-1), self.edge_species(species[src]), self.edge_species(species[dst])],
+            dim=-1,
+        )
+        frames = EdgeFrames(self.layout, self.rotation(edge_vec))
+        norm = float(self.config.avg_num_neighbors)
+        c = self.config.hidden
+
+        # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree.
+        sh = o3.spherical_harmonics(list(range(self.lmax + 1)), edge_vec, normalize=True, normalization="component")
+        weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c)[:, self.degree_row]
+        edge_terms = sh.unsqueeze(-1) * weights * envelope.view(-1, 1, 1)
+        x = edge_vec.new_zeros(species.shape[0], (self.lmax + 1) ** 2, c).index_add(0, dst, edge_terms) / norm
+        x = torch.cat([x[:, :1] + self.embedding(species).unsqueeze(1), x[:, 1:]], dim=1)
+
+        for block in self.blocks:
+            x = block(x, frames, edge_input, envelope, src, dst, norm)
+        x = self.final_norm(x)
+        node_scalar = self.energy_head(x[:, 0]).squeeze(-1)
+        node_vector = None
+        if self.force_head is not None:
+            node_vector = self.force_head(x[:, 1:4]).squeeze(-1)[:, list(_L1_TO_CARTESIAN)]
+        return node_scalar, node_vector
+
+
+# Width-only scaling at fixed depth; lr transferred from lr* at the base width of each degree.
+_WIDTHS = {
+    1: {"xs": 16, "s": 32, "m": 64, "l": 128, "xl": 256},
+    2: {"xs": 16, "s": 32, "m": 64, "l": 128, "xl": 256},
+    3: {"xs": 8, "s": 16, "m": 32, "l": 64, "xl": 128},
+    4: {"xs": 8, "s": 16, "m": 32, "l": 64, "xl": 128},
+}
+for _lmax, _widths in _WIDTHS.items():
+    register_sizes(
+        family="esen",
+        widths=_widths,
+        lr_star=1e-3,
+        base_width=_widths["s"],
+        prefix=f"esen-l{_lmax}",
+        lmax=_lmax,
+        num_layers=2,
+    )

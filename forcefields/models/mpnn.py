@@ -1,0 +1,140 @@
+"""Unconstrained message-passing network: the ``mpnn`` family.
+
+The bottom step of the symmetry staircase (Ngo & Ravanbakhsh, arXiv
+2510.09768): messages read the raw relative position vector
+``r_ij = r_j - r_i`` (its three Cartesian components, in units of the cutoff)
+next to the radial basis of the distance and the two atoms' features. Nothing
+constrains how the network uses those components, so the model is translation
+invariant (it only sees differences) and permutation invariant, but neither
+rotation nor reflection invariant: its rotation error is measured, not assumed
+away (rotation augmentation and the symmetry loss live in training).
+
+Every message is multiplied by the smooth polynomial envelope, so energies and
+forces go to zero, with continuous derivatives, as a pair crosses the cutoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..nn import MLP, RadialEmbedding
+from .base import ForceField, ForceFieldConfig
+from .registry import register_family, register_sizes
+
+__all__ = ["MPNNConfig", "MPNN"]
+
+
+@dataclass
+class MPNNConfig(ForceFieldConfig):
+    """Hyper-parameters of the unconstrained MPNN.
+
+    Inherits every field of :class:`ForceFieldConfig` (``hidden`` is the width
+    the size presets scale; ``num_layers`` is the fixed depth).
+
+    Attributes
+    ----------
+    envelope_exponent : int
+        Smoothness ``p`` of the polynomial cutoff envelope.
+    """
+
+    envelope_exponent: int = 6
+
+    def validate(self) -> None:
+        super().validate()
+        if self.hidden < 2 or self.num_layers < 1 or self.num_rbf < 1:
+            raise ValueError(
+                f"hidden={self.hidden}, num_layers={self.num_layers}, num_rbf={self.num_rbf} "
+                "are too small; use hidden >= 2, num_layers >= 1 and num_rbf >= 1."
+            )
+
+
+class MessageBlock(nn.Module):
+    """One round of message passing with a residual feature update.
+
+    The message MLP acts on ``[h_j, h_i, e_ij]``; its first linear layer is
+    split into a sender, a receiver and an edge part so that the two ``H x H``
+    products run once per atom rather than once per edge.
+
+    Parameters
+    ----------
+    hidden : int, feature width H
+    edge_dim : int, width of the edge features e_ij
+    """
+
+    def __init__(self, hidden: int, edge_dim: int):
+        super().__init__()
+        self.sender = nn.Linear(hidden, hidden, bias=False)
+        self.receiver = nn.Linear(hidden, hidden)
+        self.edge = nn.Linear(edge_dim, hidden, bias=False)
+        self.message = nn.Linear(hidden, hidden)
+        self.update = MLP([2 * hidden, hidden, hidden])
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        edge_feat: torch.Tensor,
+        envelope: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+        norm: float,
+    ) -> torch.Tensor:
+        """h (n, H), edge_feat (E, edge_dim), envelope (E,), src/dst (E,) -> new h (n, H)."""
+        pre = self.sender(h)[src] + self.receiver(h)[dst] + self.edge(edge_feat)
+        m = self.message(F.silu(pre)) * envelope.unsqueeze(-1)
+        agg = torch.zeros_like(h).index_add(0, dst, m) / norm
+        return h + self.update(torch.cat([h, agg], dim=-1))
+
+
+@register_family
+class MPNN(ForceField):
+    """Unconstrained (translation-invariant only) message-passing force field.
+
+    Edge features are ``[r_ij / cutoff, rbf(|r_ij|)]``: the raw relative
+    vector and its radial embedding. With ``force_mode="direct"`` an MLP maps
+    each atom's final features to an unconstrained 3-vector (eV/Å after the
+    base class's energy scale).
+    """
+
+    family = "mpnn"
+    config_class = MPNNConfig
+    symmetry: ClassVar[str] = "T(3)"
+    lmax: ClassVar[int | None] = None
+
+    def __init__(self, config: MPNNConfig):
+        super().__init__(config)
+        hidden = config.hidden
+        self.embedding = nn.Embedding(self.num_elements, hidden)
+        self.radial = RadialEmbedding(config.cutoff, config.num_rbf, p=config.envelope_exponent)
+        self.blocks = nn.ModuleList(
+            MessageBlock(hidden, config.num_rbf + 3) for _ in range(config.num_layers)
+        )
+        self.readout = MLP([hidden, max(hidden // 2, 1), 1])
+        self.vector_head = None if self.conservative else MLP([hidden, hidden, 3])
+
+    def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
+        src, dst = edge_index[0], edge_index[1]
+        dist = torch.linalg.vector_norm(edge_vec, dim=-1)
+        edge_feat = torch.cat([edge_vec / self.cutoff, self.radial(dist)], dim=-1)
+        envelope = self.radial.envelope(dist)
+        norm = float(self.config.avg_num_neighbors)
+        h = self.embedding(species)
+        for block in self.blocks:
+            h = block(h, edge_feat, envelope, src, dst, norm)
+        node_scalar = self.readout(h).squeeze(-1)
+        node_vector = None if self.vector_head is None else self.vector_head(h)
+        return node_scalar, node_vector
+
+
+# Width-only scaling at fixed depth 3; lr transferred from lr* = 1e-3 at width 64.
+register_sizes(
+    "mpnn",
+    {"xs": 32, "s": 64, "m": 128, "l": 256, "xl": 512},
+    lr_star=1e-3,
+    base_width=64,
+    num_layers=3,
+)

@@ -1,0 +1,124 @@
+"""Equivariant operations on spherical-harmonic node features.
+
+A feature tensor has shape ``(n, K, C)``: ``K`` spherical-harmonic
+components (e3nn order, degree ``l`` at rows ``l**2 .. (l+1)**2 - 1``, or any
+other order described by a per-row degree list) and ``C`` channels. Every
+operation here acts identically on the ``2l+1`` components of a degree, so it
+commutes with rotations (and, for features that transform like spherical
+harmonics, with reflections).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["degrees_of", "EquivariantRMSNorm", "Gate", "DegreeLinear"]
+
+
+def degrees_of(lmax: int) -> list[int]:
+    """Degree of each row of a full e3nn feature block: [0, 1, 1, 1, 2, ...] ((lmax+1)**2 entries)."""
+    return [l for l in range(lmax + 1) for _ in range(2 * l + 1)]
+
+
+class EquivariantRMSNorm(nn.Module):
+    """Layer norm for (n, (lmax+1)**2, C) features.
+
+    The scalar channels are centred; every degree is then divided by one
+    per-atom RMS (the mean over degrees of each degree's mean square, so high
+    degrees with many components do not dominate), and scaled by a learnt
+    weight per (degree, channel). Only scalars get a bias.
+
+    Parameters
+    ----------
+    lmax : int
+    channels : int
+    eps : float
+    """
+
+    def __init__(self, lmax: int, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.lmax = int(lmax)
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(self.lmax + 1, channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("degree", torch.tensor(degrees_of(self.lmax)), persistent=False)
+        # 1 / (number of degrees * (2l+1)) per row: averages each degree's mean square.
+        inv = torch.tensor([1.0 / ((self.lmax + 1) * (2 * l + 1)) for l in degrees_of(self.lmax)])
+        self.register_buffer("row_weight", inv, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n, K, C) -> (n, K, C)."""
+        scalars = x[:, :1] - x[:, :1].mean(dim=-1, keepdim=True)
+        x = torch.cat([scalars, x[:, 1:]], dim=1)
+        mean_sq = (x.pow(2).mean(dim=-1) * self.row_weight.to(x.dtype)).sum(dim=-1)  # (n,)
+        x = x * torch.rsqrt(mean_sq + self.eps).view(-1, 1, 1)
+        x = x * self.weight[self.degree]
+        return torch.cat([x[:, :1] + self.bias, x[:, 1:]], dim=1)
+
+
+class Gate(nn.Module):
+    """Gated nonlinearity: SiLU on the scalar row, sigmoid gates on every l > 0 row.
+
+    Parameters
+    ----------
+    degrees : sequence of int, the degree of each row; row 0 must be the only scalar row
+    channels : int
+
+    Notes
+    -----
+    The gates (one per degree l >= 1 and channel) come from invariant scalars,
+    so multiplying all ``2l+1`` components of a degree by the same gate keeps
+    the features equivariant.
+    """
+
+    def __init__(self, degrees: Sequence[int], channels: int):
+        super().__init__()
+        degrees = list(degrees)
+        if degrees[0] != 0 or any(l == 0 for l in degrees[1:]):
+            raise ValueError("Gate needs the scalar (l=0) row first and only once.")
+        self.num_gates = max(degrees)
+        self.channels = int(channels)
+        self.register_buffer("gate_row", torch.tensor([l - 1 for l in degrees[1:]], dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """x (..., K, C), gates (..., lmax * C) -> (..., K, C)."""
+        g = torch.sigmoid(gates).unflatten(-1, (self.num_gates, self.channels))
+        return torch.cat([F.silu(x[..., :1, :]), x[..., 1:, :] * g[..., self.gate_row, :]], dim=-2)
+
+
+class DegreeLinear(nn.Module):
+    """Channel mixing within each degree: (n, (lmax+1)**2, C_in) -> (n, (lmax+1)**2, C_out).
+
+    One weight matrix per degree (shared by its ``2l+1`` components), a bias on
+    scalars only, and optionally ``extra_scalars`` additional invariant outputs
+    computed from the scalar row (for example gates).
+
+    Parameters
+    ----------
+    lmax, in_channels, out_channels : int
+    extra_scalars : int
+    """
+
+    def __init__(self, lmax: int, in_channels: int, out_channels: int, extra_scalars: int = 0):
+        super().__init__()
+        self.lmax = int(lmax)
+        self.out_channels = int(out_channels)
+        self.scalar = nn.Linear(in_channels, out_channels + extra_scalars)
+        bound = 1.0 / math.sqrt(in_channels)
+        self.weight = nn.Parameter(torch.empty(self.lmax, in_channels, out_channels).uniform_(-bound, bound))
+        self.register_buffer("row", torch.tensor([l - 1 for l in degrees_of(self.lmax)[1:]], dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (n, K, C_in) -> (features (n, K, C_out), extra scalars (n, extra_scalars))."""
+        s = self.scalar(x[:, 0])
+        out0, extra = s[:, : self.out_channels], s[:, self.out_channels :]
+        if self.lmax == 0:
+            return out0.unsqueeze(1), extra
+        # (K-1) small matmuls batched over rows: row k uses its degree's weight.
+        rest = torch.matmul(x[:, 1:].transpose(0, 1), self.weight[self.row]).transpose(0, 1)
+        return torch.cat([out0.unsqueeze(1), rest], dim=1), extra

@@ -1,0 +1,188 @@
+"""Per-edge Wigner-D matrices that rotate spherical-harmonic features into edge frames.
+
+Features follow e3nn's conventions: real spherical harmonics, degree ``l``
+occupies the rows ``l**2 .. (l+1)**2 - 1`` ordered ``m = -l..l``, and the
+``m = 0`` harmonic is symmetric about the **y** axis (``Y_1 ∝ (x, y, z)``
+with ``m = 0 ↔ y``). An edge frame is a rotation ``R`` with ``R e_y = u``,
+``u`` the unit edge vector; in that frame the edge lies on the symmetry axis
+and only SO(2) rotations about it remain (see :mod:`forcefields.nn.so2`).
+
+``R = Ry(α) Rx(β)`` (e3nn's Euler convention, γ = 0), so
+``D_l(R) = Dy_l(α) Dx_l(β)``. Rotations about y are cheap in the real basis:
+they mix only the pair ``(m, -m)`` with ``cos(|m| α)``, ``sin(|m| α)``.
+Rotations about x are rotations about y conjugated by the fixed matrix of a
+90° turn about z: ``Dx(β) = D(S)^T Dy(β) D(S)``. The angles never appear
+explicitly: ``cos β = u_y``, ``sin β = sqrt(u_x² + u_z²)``,
+``(cos α, sin α) = (u_z, u_x) / sin β``, and ``cos(mα), sin(mα)`` follow by
+complex powers, so everything is smooth and batched over edges. Edges within
+about 25° of the y axis (where ``sin β -> 0``) use a second chart: a fixed 90°
+turn about x first, ``R = S0 R'``, which keeps gradients finite everywhere.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from e3nn import o3
+from torch import nn
+
+__all__ = ["EdgeRotation", "wigner_blocks_reference"]
+
+# Edges with |u_y| above this use the second chart (|u_y| = cos 25.8°).
+_CHART_SWITCH = 0.9
+
+
+@contextmanager
+def _float64_on_cpu():
+    """Default dtype float64 and default device CPU inside the block."""
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        with torch.device("cpu"):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _y_generator(l: int) -> torch.Tensor:
+    """e3nn's generator of rotations about y for degree ``l``, float64 (2l+1, 2l+1)."""
+    return o3.so3_generators(l).to(torch.float64)[1]
+
+
+def _fixed_wigner(l: int, matrix: torch.Tensor) -> torch.Tensor:
+    """Wigner-D (2l+1, 2l+1) of a fixed 3x3 rotation, in float64."""
+    alpha, beta, gamma = o3.matrix_to_angles(matrix.to(torch.float64))
+    return o3.wigner_D(l, alpha, beta, gamma).to(torch.float64)
+
+
+def _rot_z90() -> torch.Tensor:
+    """Rotation by +90° about z: e_x -> e_y."""
+    return torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def _rot_x90() -> torch.Tensor:
+    """Rotation by +90° about x: e_y -> e_z."""
+    return torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+
+
+class EdgeRotation(nn.Module):
+    """Batched Wigner-D blocks of the edge frames, one (2l+1, 2l+1) block per degree.
+
+    Parameters
+    ----------
+    lmax : int, highest degree
+
+    Notes
+    -----
+    Constants are built once in float64 and cast (and cached) to the dtype and
+    device of the edge vectors, so ``model.double()`` gives float64-exact
+    rotations.
+    """
+
+    def __init__(self, lmax: int):
+        super().__init__()
+        self.lmax = int(lmax)
+        # Built on the CPU even under `with torch.device("meta")`, and in float64:
+        # e3nn builds its generators in the default dtype.
+        with _float64_on_cpu():
+            self._consts64 = [self._degree_constants(l) for l in range(self.lmax + 1)]
+        self._cache: dict[tuple, list[dict[str, torch.Tensor]]] = {}
+
+    @staticmethod
+    def _degree_constants(l: int) -> dict[str, torch.Tensor]:
+        """Float64 constants of degree l: |m|, pair signs of the y generator, D(S), D(S0)."""
+        s, s0 = _rot_z90(), _rot_x90()
+        dim = 2 * l + 1
+        gen = _y_generator(l)
+        flip = torch.arange(dim - 1, -1, -1)
+        absm = (torch.arange(dim) - l).abs().to(torch.float64)
+        coupling = gen[torch.arange(dim), flip]
+        # The y generator must couple only m with -m (e3nn's real basis); check it once.
+        off_pair = gen.clone()
+        off_pair[torch.arange(dim), flip] = 0.0
+        if off_pair.abs().max() > 1e-9:  # pragma: no cover - guards an e3nn convention change
+            raise RuntimeError("e3nn's y-rotation generator is not (m, -m) paired; update EdgeRotation.")
+        sign = torch.where(absm > 0, coupling / absm.clamp_min(1.0), torch.zeros_like(absm))
+        return {"absm": absm, "sign": sign, "flip": flip, "ds": _fixed_wigner(l, s), "d0": _fixed_wigner(l, s0)}
+
+    def _consts(self, like: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        key = (like.dtype, like.device)
+        if key not in self._cache:
+            self._cache[key] = [
+                {k: (v.to(device=like.device) if k == "flip" else v.to(dtype=like.dtype, device=like.device)) for k, v in c.items()}
+                for c in self._consts64
+            ]
+        return self._cache[key]
+
+    @staticmethod
+    def _rotate_rows(mat: torch.Tensor, cos_m: torch.Tensor, sin_m: torch.Tensor, c: dict) -> torch.Tensor:
+        """Dy(angle) @ mat for a batch: mat (E, 2l+1, k), cos_m/sin_m (E, 2l+1)."""
+        return cos_m.unsqueeze(-1) * mat + (sin_m * c["sign"]).unsqueeze(-1) * mat[:, c["flip"], :]
+
+    def forward(self, edge_vec: torch.Tensor) -> list[torch.Tensor]:
+        """Wigner-D blocks of the edge frames.
+
+        Parameters
+        ----------
+        edge_vec : (E, 3), Å, nonzero
+
+        Returns
+        -------
+        list over l = 0..lmax of (E, 2l+1, 2l+1) tensors ``D_l(R_e)`` with
+        ``R_e e_y = edge_vec / |edge_vec|``. A feature block ``x_l`` goes into
+        the edge frame as ``D_l^T x_l`` and back as ``D_l y_l``.
+        """
+        consts = self._consts(edge_vec)
+        u = edge_vec / torch.linalg.vector_norm(edge_vec, dim=-1, keepdim=True)
+        chart = u[:, 1].abs() > _CHART_SWITCH
+        # Second chart: R = S0 R' with R' e_y = S0^T u; S0^T (x, y, z) = (x, z, -y).
+        v = torch.where(chart.unsqueeze(-1), torch.stack([u[:, 0], u[:, 2], -u[:, 1]], dim=-1), u)
+        rho = torch.linalg.vector_norm(v[:, [0, 2]], dim=-1)
+        cos_b, sin_b = v[:, 1], rho
+        cos_a, sin_a = v[:, 2] / rho, v[:, 0] / rho
+        # cos(m θ), sin(m θ) for m = 0..lmax by complex powers of e^{iθ}.
+        cos_ma, sin_ma = _harmonics(cos_a, sin_a, self.lmax)
+        cos_mb, sin_mb = _harmonics(cos_b, sin_b, self.lmax)
+        blocks = []
+        for l, c in enumerate(consts):
+            if l == 0:
+                blocks.append(torch.ones(edge_vec.shape[0], 1, 1, dtype=edge_vec.dtype, device=edge_vec.device))
+                continue
+            m_idx = c["absm"].long()
+            inner = self._rotate_rows(c["ds"].expand(edge_vec.shape[0], -1, -1), cos_mb[:, m_idx], sin_mb[:, m_idx], c)
+            dx = torch.matmul(c["ds"].transpose(0, 1), inner)
+            d = self._rotate_rows(dx, cos_ma[:, m_idx], sin_ma[:, m_idx], c)
+            d = torch.where(chart.view(-1, 1, 1), torch.matmul(c["d0"], d), d)
+            blocks.append(d)
+        return blocks
+
+
+def _harmonics(cos_t: torch.Tensor, sin_t: torch.Tensor, mmax: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E,) cos θ, sin θ -> (E, mmax+1) cos(mθ), sin(mθ), m = 0..mmax."""
+    cs = [torch.ones_like(cos_t)]
+    sn = [torch.zeros_like(sin_t)]
+    for _ in range(mmax):
+        c_prev, s_prev = cs[-1], sn[-1]
+        cs.append(c_prev * cos_t - s_prev * sin_t)
+        sn.append(s_prev * cos_t + c_prev * sin_t)
+    return torch.stack(cs, dim=-1), torch.stack(sn, dim=-1)
+
+
+def wigner_blocks_reference(lmax: int, edge_vec: torch.Tensor) -> list[torch.Tensor]:
+    """The same blocks from e3nn's ``xyz_to_angles`` and ``wigner_D`` (slow; for tests).
+
+    Parameters
+    ----------
+    lmax : int
+    edge_vec : (E, 3), not parallel to the y axis
+
+    Returns
+    -------
+    list over l of (E, 2l+1, 2l+1)
+    """
+    with _float64_on_cpu():
+        alpha, beta = o3.xyz_to_angles(edge_vec.to(torch.float64).cpu())
+        zero = torch.zeros_like(alpha)
+        blocks = [o3.wigner_D(l, alpha, beta, zero) for l in range(lmax + 1)]
+    return [b.to(dtype=edge_vec.dtype, device=edge_vec.device) for b in blocks]

@@ -1,0 +1,331 @@
+"""`ForceFieldModule`: the LightningModule that trains any `ForceField`.
+
+Lightning style: the module receives the network (``forward`` is inference)
+and owns the loss, metrics, optimiser, schedule, EMA and symmetry options.
+
+Evaluation weights. Validation, testing and prediction run with the
+*evaluation weights*: the EMA of the parameters when ``ema_decay`` is set,
+else schedule-free AdamW's averaged point ``x`` (see :mod:`.optim`), else the
+current parameters. They are swapped in at ``on_{validation,test,predict}_start``
+and the training weights restored at the matching ``*_end``. A checkpoint
+written in between (``ModelCheckpoint`` saves at the end of validation) still
+stores the training weights: :meth:`on_save_checkpoint` puts them back into
+the saved state dict, next to the EMA state, so resuming loses nothing.
+
+Conservative forces are gradients, so evaluation needs autograd: the steps
+use ``torch.enable_grad()``, and the Trainer must be built with
+``inference_mode=False`` (:func:`forcefields.training.build_trainer` does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from ..models import ForceField, build_model
+from .ema import ExponentialMovingAverage
+from .losses import EnergyForceLoss
+from .metrics import ForceFieldMetrics
+from .optim import ScheduleFreeAdamW, build_optimizer
+from .schedules import lightning_schedulers
+from .symmetry import random_rotations, rotate_batch, symmetry_loss
+
+__all__ = ["ForceFieldModule", "MONITOR"]
+
+# The metric that checkpoints, early stopping and the plateau schedule watch.
+MONITOR = "val/forces_mae"
+
+
+class ForceFieldModule(L.LightningModule):
+    """Train a :class:`~forcefields.models.ForceField` on energies and forces.
+
+    Parameters
+    ----------
+    model : ForceField, optional
+        The network. When omitted it is rebuilt from ``family`` and
+        ``model_config`` (what ``load_from_checkpoint`` does).
+    loss : {"mse", "l1norm", "huber"}, see :mod:`.losses`
+    energy_weight, forces_weight : float, optional (defaults depend on ``loss``)
+    huber_delta : float
+    optimizer : {"adamw", "schedulefree"}
+    lr : float, peak learning rate
+    weight_decay : float
+    betas : (float, float)
+    schedule : {"auto", "plateau", "cosine", "constant"}
+        ``"auto"``: ``"plateau"`` for AdamW, ``"constant"`` for schedule-free.
+    warmup_steps : int, linear warm-up in optimiser steps
+    min_lr, plateau_factor, plateau_patience : schedule parameters
+    ema_decay : float or None, EMA of the weights for evaluation (None: off)
+    augment_rotations : bool, turn each training molecule by a random rotation every step
+    symmetry_rotations : int, M random rotations for the symmetry loss (0: off)
+    symmetry_weight : float, λ of the symmetry loss
+    statistics : dict, optional, the training data statistics (kept for export)
+    family, model_config, dtype : used only when ``model`` is omitted
+    """
+
+    def __init__(
+        self,
+        model: ForceField | None = None,
+        *,
+        loss: str = "mse",
+        energy_weight: float | None = None,
+        forces_weight: float | None = None,
+        huber_delta: float = 0.01,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        schedule: str = "auto",
+        warmup_steps: int = 0,
+        min_lr: float = 1e-6,
+        plateau_factor: float = 0.5,
+        plateau_patience: int = 5,
+        ema_decay: float | None = 0.99,
+        augment_rotations: bool = False,
+        symmetry_rotations: int = 0,
+        symmetry_weight: float = 1.0,
+        statistics: dict | None = None,
+        family: str | None = None,
+        model_config: dict | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__()
+        if model is None:
+            if family is None or model_config is None:
+                raise ValueError(
+                    "ForceFieldModule needs a model, or the family and model_config to rebuild one."
+                )
+            model = build_model(family, model_config, dtype=dtype)
+        if not isinstance(model, ForceField):
+            raise TypeError(f"model must be a forcefields ForceField; got {type(model).__name__}.")
+        if schedule == "auto":
+            schedule = "constant" if optimizer == "schedulefree" else "plateau"
+        if optimizer == "schedulefree" and schedule != "constant":
+            raise ValueError(
+                f"schedule {schedule!r} contradicts the schedule-free optimiser; "
+                "use schedule='constant' (its warm-up is built in) or optimizer='adamw'."
+            )
+        if symmetry_rotations == 1 or symmetry_rotations < 0:
+            raise ValueError(f"symmetry_rotations={symmetry_rotations}: use 0 (off) or at least 2.")
+        self.model = model
+        self.loss_fn = EnergyForceLoss(loss, energy_weight, forces_weight, huber_delta)
+        dtype_name = str(next(model.parameters()).dtype).replace("torch.", "")
+        self.save_hyperparameters(ignore=["model"])
+        self.hparams.update(
+            schedule=schedule,
+            energy_weight=self.loss_fn.energy_weight,
+            forces_weight=self.loss_fn.forces_weight,
+            family=model.family,
+            model_config=model.config.to_dict(),
+            dtype=dtype_name,
+        )
+        self.ema = (
+            ExponentialMovingAverage(dict(model.named_parameters()), decay=ema_decay)
+            if ema_decay is not None
+            else None
+        )
+        self.train_metrics = ForceFieldMetrics()
+        self.val_metrics = ForceFieldMetrics()
+        self.test_metrics = ForceFieldMetrics()
+        self._stash: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------ inference
+    def forward(self, batch: Any, compute_forces: bool = True) -> dict[str, torch.Tensor]:
+        """Energies (B,) eV and forces (n, 3) eV/Å of a batch (no training graph kept)."""
+        return self.model(batch, compute_forces=compute_forces)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int = 0) -> Any:
+        # Bring float labels and positions to the model's dtype (float64 runs).
+        dtype = next(self.model.parameters()).dtype
+        for key in ("pos", "energy", "forces"):
+            value = getattr(batch, key, None)
+            if value is not None and value.is_floating_point() and value.dtype != dtype:
+                setattr(batch, key, value.to(dtype))
+        return batch
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.hparams.augment_rotations:
+            rotations = random_rotations(int(batch.num_graphs), dtype=batch.pos.dtype, device=batch.pos.device)
+            batch = rotate_batch(batch, rotations)
+        out = self.model(batch, compute_forces=True)
+        parts = self.loss_fn(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms, batch.batch)
+        loss = parts["total"]
+        size = int(batch.num_graphs)
+        if self.hparams.symmetry_rotations:
+            sym = symmetry_loss(self.model, batch, self.hparams.symmetry_rotations, self.loss_fn)
+            loss = loss + self.hparams.symmetry_weight * sym
+            self.log("train/symmetry_loss", sym, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        self.train_metrics.update(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self._log_metrics("train", self.train_metrics)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if self.ema is not None:
+            self.ema.update(self._current_weights(averaged=True))
+
+    # ------------------------------------------------------------ evaluation
+    def _evaluate(self, batch: Any, metrics: ForceFieldMetrics, stage: str) -> torch.Tensor:
+        if self.model.conservative and torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "conservative forces need gradients, but the Trainer runs evaluation in inference mode; "
+                "create it with Trainer(inference_mode=False) (forcefields.training.build_trainer does)."
+            )
+        with torch.enable_grad():
+            out = self.model(batch, compute_forces=True)
+        parts = self.loss_fn(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms, batch.batch)
+        metrics.update(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms)
+        self.log(f"{stage}/loss", parts["total"].detach(), batch_size=int(batch.num_graphs), sync_dist=True)
+        return parts["total"].detach()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        with torch.enable_grad():
+            out = self.model(batch, compute_forces=True)
+        return {k: v.detach() for k, v in out.items()}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    def _log_metrics(self, stage: str, metrics: ForceFieldMetrics) -> None:
+        if not metrics.update_called:
+            return
+        # compute() already sums the states over ranks: no sync_dist here.
+        values = {f"{stage}/{k}": v.float() for k, v in metrics.compute().items()}
+        monitored = values.pop(MONITOR, None)
+        self.log_dict(values)
+        if monitored is not None:
+            self.log(MONITOR, monitored, prog_bar=True)
+        metrics.reset()
+
+    # --------------------------------------------------- evaluation weights
+    def _schedulefree(self) -> ScheduleFreeAdamW | None:
+        if self._trainer is None or not self.trainer.optimizers:
+            return None
+        opt = self.trainer.optimizers[0]
+        return opt if isinstance(opt, ScheduleFreeAdamW) else None
+
+    def _current_weights(self, averaged: bool) -> dict[str, torch.Tensor]:
+        """Parameters by name; schedule-free's averaged ``x`` when ``averaged`` and available."""
+        named = dict(self.model.named_parameters())
+        opt = self._schedulefree() if averaged else None
+        if opt is None:
+            return named
+        params = [p for group in opt.param_groups for p in group["params"]]
+        x_by_id = {id(p): x for p, x in zip(params, opt.averaged_parameters())}
+        return {k: x_by_id.get(id(p), p) for k, p in named.items()}
+
+    def evaluation_weights(self) -> dict[str, torch.Tensor]:
+        """The weights evaluation and export use: EMA, else schedule-free's ``x``, else current."""
+        if self._stash is not None:  # already swapped in
+            return {k: p.detach().clone() for k, p in self.model.named_parameters()}
+        if self.ema is not None:
+            return {k: v.clone() for k, v in self.ema.shadow.items()}
+        return {k: v.detach().clone() for k, v in self._current_weights(averaged=True).items()}
+
+    @torch.no_grad()
+    def use_evaluation_weights(self) -> None:
+        """Swap the evaluation weights into the model (undo with :meth:`use_training_weights`)."""
+        if self._stash is not None:
+            return
+        weights = self.evaluation_weights()
+        self._stash = {k: p.detach().clone() for k, p in self.model.named_parameters()}
+        for k, p in self.model.named_parameters():
+            p.copy_(weights[k])
+
+    @torch.no_grad()
+    def use_training_weights(self) -> None:
+        if self._stash is None:
+            return
+        for k, p in self.model.named_parameters():
+            p.copy_(self._stash[k])
+        self._stash = None
+
+    def on_validation_start(self) -> None:
+        self.use_evaluation_weights()
+
+    def on_validation_end(self) -> None:
+        self.use_training_weights()
+
+    def on_test_start(self) -> None:
+        self.use_evaluation_weights()
+
+    def on_test_end(self) -> None:
+        self.use_training_weights()
+
+    def on_predict_start(self) -> None:
+        self.use_evaluation_weights()
+
+    def on_predict_end(self) -> None:
+        self.use_training_weights()
+
+    def on_train_epoch_start(self) -> None:
+        self.use_training_weights()
+
+    # ----------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self._stash is not None:
+            state = checkpoint["state_dict"]
+            for k, v in self._stash.items():
+                state[f"model.{k}"] = v.clone()
+        if self.ema is not None:
+            checkpoint["ema"] = self.ema.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.ema is not None and "ema" in checkpoint:
+            self.ema.load_state_dict(checkpoint["ema"])
+
+    # ------------------------------------------------------------ optimiser
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = build_optimizer(
+            hp.optimizer,
+            self.model.parameters(),
+            lr=hp.lr,
+            weight_decay=hp.weight_decay,
+            betas=tuple(hp.betas),
+            warmup_steps=hp.warmup_steps,
+        )
+        if hp.optimizer == "schedulefree":
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches) if hp.schedule == "cosine" else 0
+        schedulers = lightning_schedulers(
+            optimizer,
+            hp.schedule,
+            warmup_steps=hp.warmup_steps,
+            total_steps=total,
+            monitor=MONITOR,
+            lr=hp.lr,
+            min_lr=hp.min_lr,
+            plateau_factor=hp.plateau_factor,
+            plateau_patience=hp.plateau_patience,
+        )
+        if not schedulers:
+            return optimizer
+        return [optimizer], schedulers
+
+    # --------------------------------------------------------------- export
+    def evaluation_model(self) -> ForceField:
+        """A copy of the network carrying the evaluation weights, in eval mode."""
+        import copy
+
+        model = copy.deepcopy(self.model)
+        weights = self.evaluation_weights()
+        with torch.no_grad():
+            for k, p in model.named_parameters():
+                p.copy_(weights[k])
+        return model.eval()

@@ -1,0 +1,132 @@
+"""The peer protocol, round-tripped with stand-in runners written here."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from forcefields.bench import peers
+from forcefields.bench import speed as speed_mod
+from forcefields.bench.collect import peer_ratio
+from forcefields.bench.store import load_results
+
+# Reads the structures the harness wrote and answers with a "time" of 1 µs per
+# atom it actually found for each point, so the test can check that every
+# structure arrived.
+STAND_IN = textwrap.dedent(
+    '''
+    import json, sys
+    from ase.io import read
+
+    if sys.argv[1] == "--check":
+        sys.exit(0)
+    req = json.load(open(sys.argv[1]))
+    assert req["protocol"] == "forcefields.bench.peer/1"
+    atoms = {}
+    for a in read(req["structures"], index=":", format="extxyz"):
+        k = int(a.info["bench_point"])
+        atoms[k] = atoms.get(k, 0) + len(a)
+    records = []
+    for m in req["models"]:
+        for p in req["points"]:
+            t = 1e-6 * atoms[p["point"]] * m["channels"] / 8
+            records.append({"model": "standin-%d" % m["channels"], "family": "standin", "params": 123,
+                            "compile": False, "compile_status": "off", "point": p["point"], "status": "ok",
+                            "reason": None, "median_s": t, "p10_s": t, "p90_s": t, "repeats": 1,
+                            "peak_mem_mb": None, "mem_method": None})
+    json.dump({"protocol": req["protocol"], "peer": {"name": "standin", "versions": {}}, "records": records},
+              open(req["output"], "w"))
+    '''
+)
+
+MISSING = textwrap.dedent(
+    '''
+    import sys
+    print("some warning on stderr", file=sys.stderr)
+    print("peer runner: standin is not importable by " + sys.executable + "; install it there", file=sys.stderr)
+    sys.exit(3)
+    '''
+)
+
+
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch):
+    def use(source: str) -> Path:
+        path = tmp_path / "runner.py"
+        path.write_text(source)
+        monkeypatch.setattr(peers, "runner_path", lambda name: path)
+        return path
+
+    return use
+
+
+def test_peer_round_trip(tiny_settings, stand_in):
+    stand_in(STAND_IN)
+    s = tiny_settings(peer="mace", peer_python=sys.executable, peer_models=[{"channels": 8}, {"channels": 16}])
+    result = speed_mod.run_speed(s)
+    doc = load_results(result["path"])
+    recs = doc["records"]
+    ours = [r for r in recs if r["source"] != "peer"]
+    theirs = [r for r in recs if r["source"] == "peer"]
+    assert len(theirs) == 2 * len(ours)
+    assert {r["run_id"] for r in recs} == {result["run_id"]}
+    for r in theirs:
+        scale = 1 if r["model"] == "standin-8" else 2
+        # the stand-in saw exactly the atoms of each point
+        assert r["median_s"] == pytest.approx(1e-6 * r["n_atoms"] * scale)
+        assert r["atoms_per_s"] == pytest.approx(r["n_atoms"] / r["median_s"])
+    assert doc["runs"][0]["peers"][0]["name"] == "standin"
+    for r in ours:
+        assert peer_ratio(r, recs, "standin-8") == pytest.approx(1e-6 * r["n_atoms"] / r["median_s"])
+
+
+def test_ratios_never_cross_runs(tiny_settings, stand_in):
+    stand_in(STAND_IN)
+    speed_mod.run_speed(tiny_settings(regimes=("md",), peer="mace", peer_python=sys.executable,
+                                      peer_models=[{"channels": 8}]))
+    # A later run of our model alone replaces our records; the peer's stay from the old run.
+    result = speed_mod.run_speed(tiny_settings(regimes=("md",)))
+    recs = load_results(result["path"])["records"]
+    ours = [r for r in recs if r["source"] != "peer"]
+    assert ours and all(peer_ratio(r, recs, "standin-8") is None for r in ours)
+
+
+def test_peer_without_its_package_is_one_line(tiny_settings, stand_in):
+    stand_in(MISSING)
+    with pytest.raises(ValueError) as err:
+        speed_mod.run_speed(tiny_settings(peer="mace", peer_python=sys.executable))
+    msg = str(err.value)
+    assert msg.startswith("standin is not importable") and "\n" not in msg
+
+
+def test_real_mace_runner_reports_missing_mace():
+    """Our own venv has no mace-torch: the real runner says so in one line."""
+    pytest.importorskip("ase")
+    try:
+        import mace  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("mace-torch is installed in this environment")
+    with pytest.raises(ValueError, match=r"^mace-torch is not importable by .*pip install mace-torch`$"):
+        peers.preflight(sys.executable, peers.runner_path("mace"))
+
+
+def test_missing_interpreter_and_unknown_peer(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        peers.preflight(tmp_path / "nope" / "python", peers.runner_path("mace"))
+    with pytest.raises(KeyError, match="unknown peer"):
+        peers.runner_path("allegro")
+
+
+def test_output_breaking_the_protocol_is_refused():
+    request = {"points": [{"point": 0}]}
+    with pytest.raises(ValueError, match="does not speak"):
+        peers.check_output({"protocol": "other"}, request)
+    bad = {"protocol": peers.PROTOCOL, "peer": {"name": "x"}, "records": [{"model": "m", "family": "f", "params": 1,
+                                                                          "compile": False, "point": 7, "status": "ok"}]}
+    with pytest.raises(ValueError, match="point 7"):
+        peers.check_output(bad, request)

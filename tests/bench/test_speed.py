@@ -1,0 +1,110 @@
+"""The speed harness end to end on the CPU, with tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from forcefields.bench import speed as speed_mod
+from forcefields.bench.schema import validate
+from forcefields.bench.store import load_results
+
+
+def test_speed_runs_end_to_end(tiny_settings):
+    result = speed_mod.run_speed(tiny_settings())
+    path = result["path"]
+    assert path.name == "speed-float32.json" and path.parent.name.startswith("cpu-")
+    doc = load_results(path)
+    assert doc["complete"] is True and not path.with_name("speed-float32.partial.json").exists()
+    assert path.with_suffix(".csv").read_text().count("\n") == len(doc["records"]) + 1
+
+    machine = doc["runs"][0]["machine"]
+    assert machine["torch_num_threads"] == torch.get_num_threads()
+    assert machine["versions"]["torch"] == torch.__version__ and machine["cpu_model"]
+
+    recs = doc["records"]
+    assert all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs if r["status"] != "ok"]
+    by_regime = {}
+    for r in recs:
+        by_regime.setdefault(r["regime"], []).append(r)
+    assert [r["n_atoms"] for r in by_regime["md"]] == [9]
+    assert [r["n_molecules"] for r in by_regime["batch"]] == [1, 2]
+    assert [r["n_atoms"] for r in by_regime["batch"]] == [21, 42]
+    assert [r["n_atoms"] for r in by_regime["large"]] == [30, 60]
+    for r in recs:
+        assert r["atoms_per_s"] == pytest.approx(r["n_atoms"] / r["median_s"])
+        assert r["us_per_atom"] == pytest.approx(1e6 * r["median_s"] / r["n_atoms"])
+        assert r["repeats"] >= 1 and r["n_edges"] > 0
+        assert r["params"] > 0 and r["compile"] is False and r["compile_status"] == "off"
+
+
+def test_time_cap_skips_larger_sizes(tiny_settings):
+    result = speed_mod.run_speed(tiny_settings(regimes=("large",), large_sizes=(30, 60, 3000), max_call_s=1e-9))
+    recs = {r["n_atoms"]: r for r in result["records"]}
+    assert recs[30]["status"] == "ok"
+    assert recs[60]["status"] == recs[3000]["status"] == "skipped"
+    assert "time cap" in recs[3000]["reason"]
+    validate(load_results(result["path"]))
+
+
+def test_compile_failure_is_recorded_not_raised(tiny_settings, monkeypatch):
+    def broken_compile(model, dynamic=None):
+        def call(batch):
+            raise RuntimeError("InductorError: no working C++ compiler found\nlong traceback")
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    result = speed_mod.run_speed(tiny_settings(compile=True, regimes=("md", "batch")))
+    plain = [r for r in result["records"] if not r["compile"]]
+    compiled = [r for r in result["records"] if r["compile"]]
+    assert plain and all(r["status"] == "ok" for r in plain)
+    assert len(compiled) == len(plain)
+    for r in compiled:
+        assert r["status"] == "failed" and r["compile_status"] == "failed"
+        assert r["reason"] == "torch.compile failed: RuntimeError: InductorError: no working C++ compiler found"
+
+
+def test_interrupted_run_leaves_complete_results_alone(tiny_settings, monkeypatch):
+    first = speed_mod.run_speed(tiny_settings(regimes=("md",)))
+    before = first["path"].read_bytes()
+
+    real = speed_mod.bench_model
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(speed_mod, "bench_model", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        speed_mod.run_speed(tiny_settings(regimes=("md",), compile=True))
+    assert first["path"].read_bytes() == before
+    partial = json.loads(first["path"].with_name("speed-float32.partial.json").read_text())
+    assert partial["complete"] is False and len(partial["records"]) == 1
+    validate(partial)
+
+
+def test_unknown_model_fails_before_timing(tiny_settings):
+    with pytest.raises(KeyError, match="unknown model 'mpnn-zz'"):
+        speed_mod.run_speed(tiny_settings(models="mpnn-xs,mpnn-zz"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_gpu(tiny_settings):
+    with pytest.raises(ValueError, match="^CUDA was asked for but torch sees no GPU; use --device cpu$"):
+        speed_mod.run_speed(tiny_settings(device="cuda"))
+    with pytest.warns(UserWarning, match="fallback-cpu"):
+        result = speed_mod.run_speed(tiny_settings(device="cuda", fallback_cpu=True, regimes=("md",)))
+    assert result["device_label"].startswith("cpu-")
+
+
+def test_bad_regime_and_peer_without_python(tiny_settings):
+    with pytest.raises(ValueError, match="regimes"):
+        speed_mod.run_speed(tiny_settings(regimes=("md", "huge")))
+    with pytest.raises(ValueError, match="--peer-python"):
+        speed_mod.run_speed(tiny_settings(peer="mace"))

@@ -1,0 +1,1 @@
+"""Make the training test helpers importable (pytest prepends this folder to sys.path)."""

@@ -1,0 +1,17 @@
+"""Fixtures of the zoo tests: the toy family and an isolated shipped-checkpoints folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._toy import toy_family  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def ckpt_dir(tmp_path, monkeypatch):
+    """An empty folder of "shipped" checkpoints, searched before the repository's."""
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    monkeypatch.setenv("FORCEFIELDS_CHECKPOINTS", str(d))
+    monkeypatch.delenv("FORCEFIELDS_HUB_DIR", raising=False)
+    return d
