@@ -20,7 +20,8 @@ or from a shell: ``python -m forcefields.testing_hub --port 8765`` and then
 Endpoints: ``POST /api/repos/create``, ``POST /api/validate-yaml``,
 ``POST /api/models/{repo}/preupload/{rev}``, ``POST /api/models/{repo}/commit/{rev}``,
 ``POST /api/models/{repo}/branch/{branch}``, ``GET /api/models/{repo}[/revision/{rev}]``,
-``GET /api/models/{repo}/tree/{rev}[/{path}]``, ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``.
+``GET /api/models/{repo}/tree/{rev}[/{path}]``, ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``,
+``GET /api/agent-harnesses`` (answered empty).
 """
 
 from __future__ import annotations
@@ -212,6 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._create_repo()
         if method == "POST" and parts[:2] == ["api", "validate-yaml"]:
             return self._validate_yaml()
+        if method == "GET" and parts[:2] == ["api", "agent-harnesses"]:
+            return self._json(200, {"standardEnvVars": [], "harnesses": {}})  # the client's agent registry
         if parts[:2] == ["api", "models"] and len(parts) > 2:
             repo_id, action, tail = self._split_repo(parts[2:], _API_ACTIONS)
             if method == "GET" and action in (None, "revision"):

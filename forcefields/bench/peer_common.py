@@ -175,54 +175,55 @@ def run_points(request, by_point, build, make_call, device):
 
     s = request["settings"]
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    deadline = time.perf_counter() + float(s.get("time_budget_s") or 1e12)
     max_call_s = s.get("max_call_s")
     records = []
-    for cfg in request.get("models") or [{}]:
-        for compiled in s.get("compile_modes", [False]):
-            base_model, name, family, params, config = build(cfg)
-            model = torch.compile(base_model) if compiled else base_model
-            compile_status = "ok" if compiled else "off"
-            compile_error = None
-            mine = []
-            last = {}  # regime -> (n_atoms, median_s) of its last timed point
-            for point in request["points"]:
-                rec = {"model": name, "family": family, "params": params, "config": config, "compile": bool(compiled),
-                       "point": point["point"], "status": "ok", "reason": None}
-                prev = last.get(point["regime"])
-                if compile_error is not None:
-                    rec.update(status="failed", reason=f"torch.compile failed: {compile_error}")
-                elif time.perf_counter() > deadline:
-                    rec.update(status="skipped", reason="time budget exhausted")
-                elif max_call_s and prev and prev[1] * point["n_atoms"] / prev[0] > max_call_s:
-                    rec.update(status="skipped", reason=f"time cap: a call would take over {max_call_s:g} s (--max-call-s)")
-                else:
-                    call = make_call(model, by_point[point["point"]], cfg)
-                    remaining = max(deadline - time.perf_counter(), 0.0)
-                    try:
-                        with Peak(device) as peak:
-                            timing = measure(call, sync, int(s.get("warmup", 3)), int(s.get("repeats", 20)),
-                                             int(s.get("min_repeats", 3)),
-                                             min(float(s.get("max_time_per_point_s", 10.0)), remaining))
-                        rec.update(timing, peak_mem_mb=peak.peak_mb, mem_method=peak.method)
-                        last[point["regime"]] = (point["n_atoms"], timing["median_s"])
-                    except Exception as err:  # recorded, not raised: one point must not sink the run
-                        reason = _reason(err)
-                        oom = isinstance(err, MemoryError) or "out of memory" in str(err).lower()
-                        if compiled and not any(r["status"] == "ok" for r in mine):
-                            compile_status, compile_error = "failed", reason
-                            for r in mine:
-                                r["compile_status"] = "failed"
-                            rec.update(status="failed", reason=f"torch.compile failed: {reason}")
-                        else:
-                            rec.update(status="oom" if oom else "failed", reason=reason)
-                        if oom:
-                            last[point["regime"]] = (point["n_atoms"], float("inf"))
-                rec["compile_status"] = compile_status
-                mine.append(rec)
-            records.extend(mine)
-            del model, base_model
-            gc.collect()
+    units = [(cfg, c) for cfg in (request.get("models") or [{}]) for c in s.get("compile_modes", [False])]
+    share = float(s.get("time_budget_s") or 1e12 * len(units)) / len(units)  # the budget is shared equally
+    for cfg, compiled in units:
+        deadline = time.perf_counter() + share
+        base_model, name, family, params, config = build(cfg)
+        model = torch.compile(base_model) if compiled else base_model
+        compile_status = "ok" if compiled else "off"
+        compile_error = None
+        mine = []
+        last = {}  # regime -> (n_atoms, median_s) of its last timed point
+        for point in request["points"]:
+            rec = {"model": name, "family": family, "params": params, "config": config, "compile": bool(compiled),
+                   "point": point["point"], "status": "ok", "reason": None}
+            prev = last.get(point["regime"])
+            if compile_error is not None:
+                rec.update(status="failed", reason=f"torch.compile failed: {compile_error}")
+            elif time.perf_counter() > deadline:
+                rec.update(status="skipped", reason="time budget exhausted")
+            elif max_call_s and prev and prev[1] * point["n_atoms"] / prev[0] > max_call_s:
+                rec.update(status="skipped", reason=f"time cap: a call would take over {max_call_s:g} s (--max-call-s)")
+            else:
+                call = make_call(model, by_point[point["point"]], cfg)
+                remaining = max(deadline - time.perf_counter(), 0.0)
+                try:
+                    with Peak(device) as peak:
+                        timing = measure(call, sync, int(s.get("warmup", 3)), int(s.get("repeats", 20)),
+                                         int(s.get("min_repeats", 3)),
+                                         min(float(s.get("max_time_per_point_s", 10.0)), remaining))
+                    rec.update(timing, peak_mem_mb=peak.peak_mb, mem_method=peak.method)
+                    last[point["regime"]] = (point["n_atoms"], timing["median_s"])
+                except Exception as err:  # recorded, not raised: one point must not sink the run
+                    reason = _reason(err)
+                    oom = isinstance(err, MemoryError) or "out of memory" in str(err).lower()
+                    if compiled and not any(r["status"] == "ok" for r in mine):
+                        compile_status, compile_error = "failed", reason
+                        for r in mine:
+                            r["compile_status"] = "failed"
+                        rec.update(status="failed", reason=f"torch.compile failed: {reason}")
+                    else:
+                        rec.update(status="oom" if oom else "failed", reason=reason)
+                    if oom:
+                        last[point["regime"]] = (point["n_atoms"], float("inf"))
+            rec["compile_status"] = compile_status
+            mine.append(rec)
+        records.extend(mine)
+        del model, base_model
+        gc.collect()
     return records
 
 

@@ -32,7 +32,8 @@ from peer_common import fail, group_structures, read_request, run_points, torch_
 
 
 def _import_error() -> str | None:
-    try:
+    try:  # the peer package first: when it is missing, fail before importing torch
+        import mace  # noqa: F401
         import ase.io  # noqa: F401
         import e3nn  # noqa: F401
         import mace.modules  # noqa: F401

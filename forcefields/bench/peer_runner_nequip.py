@@ -27,7 +27,8 @@ from peer_common import fail, group_structures, read_request, run_points, torch_
 
 
 def _import_error() -> str | None:
-    try:
+    try:  # the peer package first: when it is missing, fail before importing torch
+        import nequip  # noqa: F401
         import ase.io  # noqa: F401
         import nequip.model  # noqa: F401
         import torch  # noqa: F401

@@ -51,6 +51,9 @@ def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
         return None
     plt = _plt()
     families = sorted({r["family"] for r in ok(recs) if r["source"] != "peer"}) or ["peer"]
+    ours = sorted({(r["model"], r["compile"]) for r in ok(recs) if r["source"] != "peer"})
+    cmap = plt.get_cmap("tab10")
+    colour = {key: cmap(i % 10) for i, key in enumerate(ours)}
     fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.6), squeeze=False, sharey=True)
     for ax, fam in zip(axes[0], families):
         for regime, style in (("large", "-"), ("batch", ":")):
@@ -60,7 +63,8 @@ def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
                     ax.plot(x, y, "--" if regime == "large" else ":", marker=".", color=_peer_color(model, recs),
                             label=f"{_label(model, compiled)} [{regime}]")
                 elif famrec == fam:
-                    ax.plot(x, y, style, marker="o", ms=3, label=f"{_label(model, compiled)} [{regime}]")
+                    ax.plot(x, y, style, marker="o" if regime == "large" else "s", ms=3,
+                            color=colour[(model, compiled)], label=f"{_label(model, compiled)} [{regime}]")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(fam)

@@ -143,19 +143,22 @@ class _Point:
 
 
 def build_points(s: SpeedSettings, device: torch.device) -> list[_Point]:
-    """Every call to time, in order: md molecules, batch sizes, droplet sizes (ascending)."""
+    """Every call to time, in order: md molecules, then batch and droplet sizes by atoms (ascending)."""
     points: list[_Point] = []
     if "md" in s.regimes:
         for name, atoms in md_systems(s.md_molecules, s.rmd17_root):
             points.append(_Point("md", name, 1, [atoms]))
+    grow: list[_Point] = []
     if "batch" in s.regimes:
         for b in sorted({int(b) for b in s.batch_sizes}):
-            points.append(_Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
+            grow.append(_Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
     if "large" in s.regimes:
         sizes = s.large_sizes or DEFAULT_LARGE_SIZES["cuda" if device.type == "cuda" else "cpu"]
         for n in sorted({int(n) for n in sizes}):
-            points.append(_Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
-    return points
+            grow.append(_Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
+    # Batch and large points interleaved by size, so a time budget cuts the
+    # largest sizes of both regimes rather than a whole regime.
+    return points + sorted(grow, key=lambda p: p.n_atoms)
 
 
 def _record(base: dict, p: _Point, *, status: str = "ok", reason: str | None = None,

@@ -101,6 +101,7 @@ def summarize(source, root=None, cutoff: float = 5.0, max_frames: int = 2000, se
         "groups": {k: int(len(v)) for k, v in frames.groups.items()},
         "natoms": (int(frames.natoms.min()), int(frames.natoms.max())),
         "element_counts": counts,
+        "energy": (float(good_frames.energy.mean()), float(good_frames.energy.std())),
         "statistics": stats,
         "neighbors": (float(neighbors.mean()), float(neighbors.min()), float(neighbors.max())),
         "neighbor_frames": int(len(sample)),
@@ -112,13 +113,40 @@ def _units_line(units: dict) -> str:
     from ..data.units import energy_factor, forces_factor, length_factor
 
     parts = []
-    for what, target, fn in (("energy", "eV", energy_factor), ("forces", "eV/Å", forces_factor), ("length", "Å", length_factor)):
-        unit = units.get(what)
+    for what, target, fn in (("energy", "eV", energy_factor), ("forces", "eV/Å", forces_factor), ("positions", "Å", length_factor)):
+        unit = units.get("length" if what == "positions" else what)
         if unit is None:
             continue
         factor = fn(unit)
-        parts.append(f"{what} {unit} → {target}" + ("" if factor == 1.0 else f" (×{factor:.7g})"))
+        parts.append(f"{what} {unit} (as is)" if factor == 1.0 else f"{what} {unit} → {target} (×{factor:.7g})")
     return "; ".join(parts)
+
+
+def _groups_line(groups: dict) -> str:
+    """'train_01–train_05: 1000 each; test_01–test_05: 1000 each' or a plain list."""
+    out = []
+    for prefix in sorted({k.rsplit("_", 1)[0] for k in groups}, key=lambda p: (p != "train", p)):
+        names = sorted(k for k in groups if k.rsplit("_", 1)[0] == prefix)
+        sizes = {groups[k] for k in names}
+        if len(names) > 1 and len(sizes) == 1:
+            out.append(f"{names[0]}–{names[-1]}: {sizes.pop()} each")
+        else:
+            out.append(", ".join(f"{k}: {groups[k]}" for k in names))
+    return "; ".join(out)
+
+
+def _files_line(paths: list[str]) -> str:
+    """Absolute paths; files of one folder share a line with the folder."""
+    from pathlib import Path
+
+    folders: dict[str, list[str]] = {}
+    for p in paths:
+        p = Path(p).resolve()
+        folders.setdefault(str(p.parent), []).append(p.name)
+    return "\n".join(
+        f"{folder}/{names[0]}" if len(names) == 1 else f"{folder}/: " + ", ".join(names)
+        for folder, names in folders.items()
+    )
 
 
 def _print_summary(info: dict, console) -> None:
@@ -128,10 +156,10 @@ def _print_summary(info: dict, console) -> None:
     stats = info["statistics"]
     table = Table(title=f"[bold]{info['label']}[/bold]", show_header=False, title_justify="left")
     table.add_column("what", style="bold cyan", no_wrap=True)
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     frames = f"{info['frames']:,}"
     if info["groups"]:
-        frames += "  (" + ", ".join(f"{k}: {v}" for k, v in info["groups"].items()) + ")"
+        frames += f" unique  (standard splits {_groups_line(info['groups'])})"
     table.add_row("frames", frames)
     if info["bad_frames"]:
         table.add_row("bad frames", f"[red]{info['bad_frames']}[/red] (first: {info['first_bad']}); left out below")
@@ -145,8 +173,9 @@ def _print_summary(info: dict, console) -> None:
     table.add_row(
         "E0 (eV)",
         ", ".join(f"{chemical_symbols[z]} {stats.atomic_energies[z]:.4f}" for z in stats.elements)
-        + "  [dim](least squares on element counts)[/dim]",
+        + "  [dim](least squares on element counts; minimum norm when they are collinear)[/dim]",
     )
+    table.add_row("energy", f"mean {info['energy'][0]:.4f} eV, std {info['energy'][1] * 1000:.2f} meV")
     table.add_row("energy residual std", f"{stats.energy_residual_std * 1000:.2f} meV/atom")
     table.add_row("force RMS", f"{stats.force_rms:.4f} eV/Å")
     mean, nmin, nmax = info["neighbors"]
@@ -155,7 +184,7 @@ def _print_summary(info: dict, console) -> None:
         f"{mean:.2f} (frames: min {nmin:.2f}, max {nmax:.2f}; from {info['neighbor_frames']:,} frames)",
     )
     table.add_row("layout", info["layout"])
-    table.add_row("files", "\n".join(info["paths"]))
+    table.add_row("files", _files_line(info["paths"]))
     table.add_row("units converted", _units_line(info["units"]))
     console.print(table)
 
@@ -181,7 +210,7 @@ def _download(args) -> int:
         src = parse_source(text, args.root)
         if src.kind == "file":
             raise ValueError(f"{text} is a file, nothing to download; name a dataset such as 'rmd17:aspirin'.")
-        prepare_source(src, download=True)
+        prepare_source(src, download=True, into_root=True)
         where = rmd17.find_rmd17(src.name, src.root) if src.kind == "rmd17" else md17.find_md17(src.name, src.root)
         console.print(f"[bold]{src.label}[/bold]: ready at {where if not isinstance(where, dict) else where.get('npz') or list(where['files'].values())[0].parent}")
     return 0

@@ -52,7 +52,7 @@ def _pretrained(args: argparse.Namespace) -> int:
         return 0
     table = Table(title="Pretrained force fields (energies meV, forces meV/Å)")
     for col in ("name", "data", "family", "parameters", "test metrics", "size", "where"):
-        table.add_column(col, justify="right" if col in ("parameters", "size") else "left")
+        table.add_column(col, justify="right" if col in ("parameters", "size") else "left", no_wrap=col == "name")
     for e in entries:
         table.add_row(
             e.name, e.data or "-", e.family, f"{e.num_parameters:,}", _fmt_metrics(e.metrics),
@@ -100,7 +100,7 @@ def _push(args: argparse.Namespace) -> int:
     from ..zoo import push
 
     result = push(args.name, repo_id=args.repo, revision=args.revision, private=args.private, token=args.token)
-    print(f"pushed {args.name} to {result.repo_id} ({result.revision}): {result.url}")
+    print(f"pushed to {result.repo_id} ({result.revision}): {result.url}")
     if result.commit:
         print(f"pin it in checkpoints/index.json: \"hub_repo\": \"{result.repo_id}\", \"revision\": \"{result.commit}\"")
     return 0

@@ -13,6 +13,7 @@ Splits apply per source, then concatenate (see :mod:`forcefields.data.splits`).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,8 +42,10 @@ class MolecularDataModule(L.LightningDataModule):
     sources : one source or a list: ``"rmd17:aspirin"``, ``"md17:ethanol"``,
         a file path (npz, extxyz, ASE db, ...) or a dict with ``source``/``path``
         and reader options (``energy_key``, ``forces_key``, ``units``, ...)
-    root : folder holding the datasets named by kind (None: the download cache
-        ``$FORCEFIELDS_CACHE/datasets``)
+    root : folder holding local copies of the datasets named by kind; None: the
+        download cache ``$FORCEFIELDS_CACHE/datasets/<kind>``, which
+        :meth:`prepare_data` fills (nothing is ever written into ``root``).
+        Relative file paths are also looked up here.
     cutoff : neighbour cutoff (Å)
     split : counts or fractions dict with ``seed``, or ``"rmd17:N"``; None:
         80/10/10 fractions with seed 0. Applied per source.
@@ -53,9 +56,11 @@ class MolecularDataModule(L.LightningDataModule):
     skip_bad_frames : leave out frames that fail the checks (NaN labels,
         overlapping atoms, ...) with a warning instead of raising; the number
         left out is in ``num_skipped``
-    download : let :meth:`prepare_data` download missing datasets
+    download : let :meth:`prepare_data` download missing datasets into the cache
     use_cache : load/save built graphs under ``$FORCEFIELDS_CACHE/graphs``
     verbose : print one line per source (frames, cache hit or miss)
+    seed : seed of the split (and of the training shuffle) when ``split`` does
+        not name one itself; None: 0
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class MolecularDataModule(L.LightningDataModule):
         download: bool = True,
         use_cache: bool = True,
         verbose: bool = True,
+        seed: int | None = None,
     ):
         super().__init__()
         if isinstance(sources, (str, Path, dict)):
@@ -90,6 +96,9 @@ class MolecularDataModule(L.LightningDataModule):
             raise DataError(f"a source is listed twice in {labels}; list each once.")
         self.cutoff = float(cutoff)
         self.split = parse_split(split)
+        names_seed = isinstance(split, dict) and "seed" in split
+        if seed is not None and not names_seed:
+            self.split = replace(self.split, seed=int(seed))
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.dtype = resolve_dtype(dtype)

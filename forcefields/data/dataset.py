@@ -275,10 +275,15 @@ def load_or_build_graphs(
         except Exception as err:  # a damaged cache file is rebuilt, not fatal
             log.warning("ignoring unreadable graph cache %s (%s)", path, err)
     store = build_graphs(frames, indices, cutoff, dtype, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tensors = {k: v.contiguous() for k, v in store.tensors().items()}
-    save_file(tensors, str(tmp), metadata={"key": key_text, "label": frames.label})
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.contiguous() for k, v in store.tensors().items()}
+        save_file(tensors, str(tmp), metadata={"key": key_text, "label": frames.label})
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only or full cache costs a rebuild next time, nothing more
+        tmp.unlink(missing_ok=True)
+        log.warning("could not save the graph cache %s (%s); set FORCEFIELDS_CACHE to a writable folder", path, err)
+        return store, False, None
     log.info("graph cache miss: built %d graphs of %s (saved to %s)", len(store), frames.label, path)
     return store, False, path

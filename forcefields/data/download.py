@@ -84,9 +84,9 @@ def fetch(
     dest = Path(dest)
     if dest.is_file() and (size is None or dest.stat().st_size == size):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = response.headers.get("Content-Length")
             total = int(total) if total else size

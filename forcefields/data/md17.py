@@ -71,8 +71,8 @@ def load_md17(molecule: str, root: str | Path | None = None, options: ReaderOpti
     if path is None:
         raise DataFileNotFoundError(
             f"MD17 {molecule} not found under {root_path} (expected {MD17_MOLECULES[molecule]}); download "
-            f"{MD17_BASE_URL + MD17_MOLECULES[molecule]} and pass root=<its folder>, or let "
-            "MolecularDataModule.prepare_data() fetch it when online.",
+            f"{MD17_BASE_URL + MD17_MOLECULES[molecule]} and pass root=<its folder>, or, online, leave root "
+            f"unset and MolecularDataModule.prepare_data() fetches it into {default_md17_root()}.",
             path=str(root_path),
         )
     frames = read_npz(path, options)

@@ -63,11 +63,17 @@ def default_rmd17_root() -> Path:
     return cache_dir() / "datasets" / "rmd17"
 
 
-def _how_to_get(molecule: str, root: Path) -> str:
+def _local_copy_hint(molecule: str) -> str:
     return (
         f"download rmd17.tar.bz2 from {RMD17_ARTICLE}, extract it and pass root=<the folder holding "
-        f"npz_data/> (or a folder of per-split files rmd17_{molecule}_train_01.npz, ...); "
-        f"MolecularDataModule.prepare_data() downloads it into {root} when online"
+        f"npz_data/> (or a folder of per-split files rmd17_{molecule}_train_01.npz, ...)"
+    )
+
+
+def _how_to_get(molecule: str) -> str:
+    return (
+        f"{_local_copy_hint(molecule)}; or, online, leave root unset and MolecularDataModule.prepare_data() "
+        f"(or `forcefields data download rmd17:{molecule}`) downloads it into {default_rmd17_root()}"
     )
 
 
@@ -124,7 +130,7 @@ def download_rmd17(root: str | Path | None = None, progress: bool = True, keep_a
         sha256=RMD17_SHA256,
         size=RMD17_SIZE,
         progress=progress,
-        hint=_how_to_get("aspirin", root).split("; MolecularDataModule")[0],
+        hint=_local_copy_hint("aspirin"),
     )
     extract_tar(archive, dest, member_root="rmd17", progress=progress)
     if not keep_archive:
@@ -134,13 +140,16 @@ def download_rmd17(root: str | Path | None = None, progress: bool = True, keep_a
 
 def _read_indices(csv: Path, num_frames: int) -> np.ndarray:
     try:
-        idx = np.loadtxt(csv, dtype=np.int64, ndmin=1).reshape(-1)
+        values = np.loadtxt(csv, dtype=np.float64, ndmin=1, delimiter=",").reshape(-1)
     except ValueError as err:
         raise DataError(f"cannot read split indices from {csv} ({err}); expected one integer per line.", path=str(csv)) from err
+    idx = values.astype(np.int64)
+    if not np.array_equal(idx, values):
+        raise DataError(f"{csv} holds non-integer frame indices; expected one integer per line.", path=str(csv))
     if idx.size and (idx.min() < 0 or idx.max() >= num_frames):
         raise DataError(
-            f"{csv} lists frame {int(idx.max())} but the archive has {num_frames} frames; "
-            "the split file does not belong to this archive.",
+            f"{csv} lists frame {int(idx.max()) if idx.max() >= num_frames else int(idx.min())} but the archive "
+            f"has frames 0..{num_frames - 1}; the split file does not belong to this archive.",
             path=str(csv),
         )
     return idx
@@ -163,7 +172,7 @@ def load_rmd17(molecule: str, root: str | Path | None = None, options: ReaderOpt
     found = find_rmd17(molecule, root_path)
     if found is None:
         raise DataFileNotFoundError(
-            f"rMD17 {molecule} not found under {root_path}; {_how_to_get(molecule, root_path)}.",
+            f"rMD17 {molecule} not found under {root_path}; {_how_to_get(molecule)}.",
             path=str(root_path),
         )
     label = f"rmd17:{molecule}"

@@ -117,11 +117,16 @@ def needs_download(source: Source) -> bool:
     return False
 
 
-def prepare_source(source: Source, download: bool = True, progress: bool = True) -> None:
-    """Download a dataset kind's files when they are missing (files: nothing to do)."""
+def prepare_source(source: Source, download: bool = True, progress: bool = True, into_root: bool = False) -> None:
+    """Download a dataset kind's files when they are missing (files: nothing to do).
+
+    Downloads go to the cache (``$FORCEFIELDS_CACHE/datasets/<kind>``). A
+    source with its own ``root`` names a local copy: nothing is written there
+    unless ``into_root`` (what ``forcefields data download --root`` asks for).
+    """
     if not needs_download(source):
         return
-    if not download:
+    if not download or (source.root is not None and not into_root):
         load_source(source)  # raises the not-found error that says what to do
     if source.kind == "rmd17":
         rmd17.download_rmd17(source.root, progress=progress)

@@ -5,11 +5,14 @@ channels per atom (the MC-EGNN of Ngo & Ravanbakhsh, arXiv 2510.09768). Each
 atom carries scalar features ``h_i`` (H) and vectors ``V_i`` (C, 3), starting
 at zero. One layer:
 
-    m_ij  = phi_m(h_j, h_i, rbf(d_ij), <V_i, u_ij>, <V_j, u_ij>, <V_i, V_j>) * env(d_ij)
-    V_i  += W_mix * (1/N) sum_j [a_ij u_ij + b_ij * V_j]        (a, b: C gates from m_ij)
-    h_i  += phi_h(h_i, (1/N) sum_j m_ij, |V_i|)
+    x_ij  = env(d_ij) * silu(W_s h_j + W_r h_i + W_e [rbf(d_ij), <V_i, u_ij>, <V_j, u_ij>, <V_i, V_j>] + b)
+    V_i  += W_mix (1/N) sum_j [a_ij u_ij + b_ij V_j]      ((a, b) = W_g x_ij: C gates each)
+    h_i  += phi_h(h_i, (1/N) sum_j (W_m x_ij + b_m env(d_ij)), |V_i|)
 
-with ``u_ij = r_ij / d_ij`` and ``N`` the average neighbour count. Scalars see
+with ``u_ij = r_ij / d_ij`` and ``N`` the average neighbour count (``W_m`` is
+applied after the sum, which is the same thing and saves an ``H x H`` product
+per edge). Everything on an edge carries the envelope, so energies and forces
+are smooth as atoms cross the cutoff. Scalars see
 only distances and inner products, and vectors are built from relative
 positions with scalar weights, so the energy is invariant under rotations,
 reflections and translations and the forces are equivariant. Positions are
@@ -78,20 +81,22 @@ class EquivariantBlock(nn.Module):
         self.receiver = nn.Linear(hidden, hidden)
         self.edge = nn.Linear(num_rbf + 3 * c, hidden, bias=False)
         self.message = nn.Linear(hidden, hidden)
-        self.gates = nn.Linear(hidden, 2 * c)
+        # No bias: the gates must vanish with the envelope at the cutoff.
+        self.gates = nn.Linear(hidden, 2 * c, bias=False)
         # Mixing acts on the channel index only, so it commutes with rotations.
         self.mix = nn.Parameter(torch.eye(c) + 0.1 * torch.randn(c, c) / c**0.5)
         self.update = MLP([2 * hidden + c, hidden, hidden])
 
-    def forward(self, h, vec, rbf, unit, envelope, src, dst, norm):
+    def forward(self, h, vec, rbf, unit, envelope, envelope_sum, src, dst, norm):
         """
         Parameters
         ----------
         h : (n, H) scalar features
-        vec : (n, C, 3) vector channels (Å-free, dimensionless)
+        vec : (n, C, 3) vector channels (dimensionless)
         rbf : (E, R) radial embedding
         unit : (E, 3) unit vectors u_ij
         envelope : (E,) cutoff envelope
+        envelope_sum : (n,) sum of the envelope over each atom's neighbours
         src, dst : (E,) sender j and receiver i
         norm : float, average neighbour count
 
@@ -99,20 +104,25 @@ class EquivariantBlock(nn.Module):
         -------
         h : (n, H), vec : (n, C, 3)
         """
-        v_i, v_j = vec[dst], vec[src]
+        v_i, v_j = vec.index_select(0, dst), vec.index_select(0, src)
         u = unit.unsqueeze(1)
         invariants = torch.cat(
             [(v_i * u).sum(-1), (v_j * u).sum(-1), (v_i * v_j).sum(-1)], dim=-1
         )
-        pre = self.sender(h)[src] + self.receiver(h)[dst] + self.edge(torch.cat([rbf, invariants], -1))
-        act = F.silu(pre)
-        env = envelope.unsqueeze(-1)
-        m = self.message(act) * env
-        a, b = (self.gates(act) * env).chunk(2, dim=-1)
+        pre = (
+            self.sender(h).index_select(0, src)
+            + self.receiver(h).index_select(0, dst)
+            + self.edge(torch.cat([rbf, invariants], -1))
+        )
+        weighted = F.silu(pre) * envelope.unsqueeze(-1)
+        # gates and message output are linear in the enveloped activations;
+        # the message output is applied after the sum (see the mpnn block).
+        a, b = self.gates(weighted).chunk(2, dim=-1)
         vec_msg = a.unsqueeze(-1) * u + b.unsqueeze(-1) * v_j
         agg_vec = torch.zeros_like(vec).index_add(0, dst, vec_msg) / norm
         vec = vec + torch.einsum("dc,ncx->ndx", self.mix, agg_vec)
-        agg = torch.zeros_like(h).index_add(0, dst, m) / norm
+        summed = torch.zeros_like(h).index_add(0, dst, weighted)
+        agg = (F.linear(summed, self.message.weight) + envelope_sum.unsqueeze(-1) * self.message.bias) / norm
         vec_norm = torch.sqrt(vec.pow(2).sum(-1) + _NORM_EPS)
         h = h + self.update(torch.cat([h, agg, vec_norm], dim=-1))
         return h, vec
@@ -149,11 +159,12 @@ class EGNN(ForceField):
         unit = edge_vec / dist.unsqueeze(-1)
         rbf = self.radial(dist)
         envelope = self.radial.envelope(dist)
+        envelope_sum = envelope.new_zeros(species.shape[0]).index_add(0, dst, envelope)
         norm = float(self.config.avg_num_neighbors)
         h = self.embedding(species)
         vec = h.new_zeros(h.shape[0], self.config.num_vectors, 3)
         for block in self.blocks:
-            h, vec = block(h, vec, rbf, unit, envelope, src, dst, norm)
+            h, vec = block(h, vec, rbf, unit, envelope, envelope_sum, src, dst, norm)
         node_scalar = self.readout(h).squeeze(-1)
         node_vector = None
         if self.vector_weights is not None:

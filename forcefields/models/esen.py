@@ -39,9 +39,6 @@ from .registry import register_family, register_sizes
 
 __all__ = ["ESENConfig", "ESEN"]
 
-# e3nn orders the l=1 harmonics as (x, y, z) with m = -1, 0, 1; this maps them to Cartesian (x, y, z).
-_L1_TO_CARTESIAN = (0, 1, 2)
-
 
 @dataclass
 class ESENConfig(ForceFieldConfig):
@@ -110,7 +107,8 @@ class InteractionBlock(nn.Module):
         self.norm_message = EquivariantRMSNorm(lmax, channels)
         self.conv1 = SO2Linear(layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity)
         self.edge_gate = Gate(layout.degrees, channels)
-        self.conv2 = SO2Linear(layout, channels, channels, channels, parity=parity)
+        # As in eSEN, only the first convolution is radially modulated.
+        self.conv2 = SO2Linear(layout, channels, channels, 0, parity=parity)
         self.norm_ffn = EquivariantRMSNorm(lmax, channels)
         self.ffn_in = DegreeLinear(lmax, channels, ffn_channels, extra_scalars=lmax * ffn_channels)
         self.ffn_gate = Gate(degrees_of(lmax), ffn_channels)
@@ -121,19 +119,21 @@ class InteractionBlock(nn.Module):
         x: torch.Tensor,
         frames: EdgeFrames,
         edge_input: torch.Tensor,
-        envelope: torch.Tensor,
         src: torch.Tensor,
         dst: torch.Tensor,
         norm: float,
     ) -> torch.Tensor:
-        """x (n, K, C), edge_input (E, edge_channels), envelope (E,), src/dst (E,) -> (n, K, C)."""
+        """x (n, K, C), edge_input (E, edge_channels), src/dst (E,) -> (n, K, C).
+
+        ``frames`` carries the cutoff envelope into the messages' rotation back.
+        """
         edge_feat = F.silu(self.radial(edge_input))
         h = self.norm_message(x)
-        m = frames.to_edge(torch.cat([h[src], h[dst]], dim=-1))
+        m = frames.to_edge(torch.cat([h.index_select(0, src), h.index_select(0, dst)], dim=-1))
         m, gates = self.conv1(m, edge_feat)
         m = self.edge_gate(m, gates)
-        m, _ = self.conv2(m, edge_feat)
-        m = frames.from_edge(m * envelope.view(-1, 1, 1))
+        m, _ = self.conv2(m, None)
+        m = frames.from_edge(m)  # includes the cutoff envelope
         x = x + torch.zeros_like(x).index_add(0, dst, m) / norm
         h, gates = self.ffn_in(self.norm_ffn(x))
         h, _ = self.ffn_out(self.ffn_gate(h, gates))
@@ -186,24 +186,26 @@ class ESEN(ForceField):
             [self.basis(dist) * envelope.unsqueeze(-1), self.edge_species(species[src]), self.edge_species(species[dst])],
             dim=-1,
         )
-        frames = EdgeFrames(self.layout, self.rotation(edge_vec))
+        frames = EdgeFrames(self.layout, self.rotation(edge_vec), weight=envelope)
         norm = float(self.config.avg_num_neighbors)
         c = self.config.hidden
 
         # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree.
         sh = o3.spherical_harmonics(list(range(self.lmax + 1)), edge_vec, normalize=True, normalization="component")
-        weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c)[:, self.degree_row]
+        weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c).index_select(1, self.degree_row)
         edge_terms = sh.unsqueeze(-1) * weights * envelope.view(-1, 1, 1)
         x = edge_vec.new_zeros(species.shape[0], (self.lmax + 1) ** 2, c).index_add(0, dst, edge_terms) / norm
         x = torch.cat([x[:, :1] + self.embedding(species).unsqueeze(1), x[:, 1:]], dim=1)
 
         for block in self.blocks:
-            x = block(x, frames, edge_input, envelope, src, dst, norm)
+            x = block(x, frames, edge_input, src, dst, norm)
         x = self.final_norm(x)
         node_scalar = self.energy_head(x[:, 0]).squeeze(-1)
         node_vector = None
         if self.force_head is not None:
-            node_vector = self.force_head(x[:, 1:4]).squeeze(-1)[:, list(_L1_TO_CARTESIAN)]
+            # e3nn (>= 0.5) orders the l = 1 rows (m = -1, 0, 1) as Cartesian (x, y, z):
+            # Y_1(r) = sqrt(3) r / |r|, so no reordering is needed.
+            node_vector = self.force_head(x[:, 1:4]).squeeze(-1)
         return node_scalar, node_vector
 
 

@@ -56,9 +56,11 @@ class MPNNConfig(ForceFieldConfig):
 class MessageBlock(nn.Module):
     """One round of message passing with a residual feature update.
 
-    The message MLP acts on ``[h_j, h_i, e_ij]``; its first linear layer is
-    split into a sender, a receiver and an edge part so that the two ``H x H``
-    products run once per atom rather than once per edge.
+    The message MLP ``W2 silu(W1 [h_j, h_i, e_ij] + b1) + b2`` is evaluated
+    without any ``H x H`` product per edge: ``W1`` is split into sender,
+    receiver and edge parts (the first two act once per atom), and ``W2``,
+    being linear, is applied after the envelope-weighted sum over neighbours
+    (``sum_j u_ij (W2 a_ij + b2) = W2 sum_j u_ij a_ij + b2 sum_j u_ij``).
 
     Parameters
     ----------
@@ -79,15 +81,34 @@ class MessageBlock(nn.Module):
         h: torch.Tensor,
         edge_feat: torch.Tensor,
         envelope: torch.Tensor,
+        envelope_sum: torch.Tensor,
         src: torch.Tensor,
         dst: torch.Tensor,
         norm: float,
     ) -> torch.Tensor:
-        """h (n, H), edge_feat (E, edge_dim), envelope (E,), src/dst (E,) -> new h (n, H)."""
-        pre = self.sender(h)[src] + self.receiver(h)[dst] + self.edge(edge_feat)
-        m = self.message(F.silu(pre)) * envelope.unsqueeze(-1)
-        agg = torch.zeros_like(h).index_add(0, dst, m) / norm
-        return h + self.update(torch.cat([h, agg], dim=-1))
+        """
+        Parameters
+        ----------
+        h : (n, H) features
+        edge_feat : (E, edge_dim) edge features
+        envelope : (E,) cutoff envelope u_ij
+        envelope_sum : (n,) sum of u_ij over each atom's neighbours
+        src, dst : (E,) sender j and receiver i
+        norm : float, average neighbour count
+
+        Returns
+        -------
+        (n, H) updated features
+        """
+        pre = (
+            self.sender(h).index_select(0, src)
+            + self.receiver(h).index_select(0, dst)
+            + self.edge(edge_feat)
+        )
+        weighted = F.silu(pre) * envelope.unsqueeze(-1)
+        summed = torch.zeros_like(h).index_add(0, dst, weighted)
+        agg = F.linear(summed, self.message.weight) + envelope_sum.unsqueeze(-1) * self.message.bias
+        return h + self.update(torch.cat([h, agg / norm], dim=-1))
 
 
 @register_family
@@ -121,10 +142,11 @@ class MPNN(ForceField):
         dist = torch.linalg.vector_norm(edge_vec, dim=-1)
         edge_feat = torch.cat([edge_vec / self.cutoff, self.radial(dist)], dim=-1)
         envelope = self.radial.envelope(dist)
+        envelope_sum = envelope.new_zeros(species.shape[0]).index_add(0, dst, envelope)
         norm = float(self.config.avg_num_neighbors)
         h = self.embedding(species)
         for block in self.blocks:
-            h = block(h, edge_feat, envelope, src, dst, norm)
+            h = block(h, edge_feat, envelope, envelope_sum, src, dst, norm)
         node_scalar = self.readout(h).squeeze(-1)
         node_vector = None if self.vector_head is None else self.vector_head(h)
         return node_scalar, node_vector

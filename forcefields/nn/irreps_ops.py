@@ -53,12 +53,12 @@ class EquivariantRMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (n, K, C) -> (n, K, C)."""
-        scalars = x[:, :1] - x[:, :1].mean(dim=-1, keepdim=True)
-        x = torch.cat([scalars, x[:, 1:]], dim=1)
+        scalars, rest = x.split([1, x.shape[1] - 1], dim=1)
+        x = torch.cat([scalars - scalars.mean(dim=-1, keepdim=True), rest], dim=1)
         mean_sq = (x.pow(2).mean(dim=-1) * self.row_weight.to(x.dtype)).sum(dim=-1)  # (n,)
-        x = x * torch.rsqrt(mean_sq + self.eps).view(-1, 1, 1)
-        x = x * self.weight[self.degree]
-        return torch.cat([x[:, :1] + self.bias, x[:, 1:]], dim=1)
+        scale = self.weight.index_select(0, self.degree) * torch.rsqrt(mean_sq + self.eps).view(-1, 1, 1)
+        bias = torch.cat([self.bias.unsqueeze(0), self.bias.new_zeros(x.shape[1] - 1, self.bias.shape[0])])
+        return torch.addcmul(bias, x, scale)
 
 
 class Gate(nn.Module):
@@ -88,7 +88,8 @@ class Gate(nn.Module):
     def forward(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """x (..., K, C), gates (..., lmax * C) -> (..., K, C)."""
         g = torch.sigmoid(gates).unflatten(-1, (self.num_gates, self.channels))
-        return torch.cat([F.silu(x[..., :1, :]), x[..., 1:, :] * g[..., self.gate_row, :]], dim=-2)
+        scalars, rest = x.split([1, x.shape[-2] - 1], dim=-2)
+        return torch.cat([F.silu(scalars), rest * g.index_select(-2, self.gate_row)], dim=-2)
 
 
 class DegreeLinear(nn.Module):
@@ -108,6 +109,7 @@ class DegreeLinear(nn.Module):
         super().__init__()
         self.lmax = int(lmax)
         self.out_channels = int(out_channels)
+        self.extra_scalars = int(extra_scalars)
         self.scalar = nn.Linear(in_channels, out_channels + extra_scalars)
         bound = 1.0 / math.sqrt(in_channels)
         self.weight = nn.Parameter(torch.empty(self.lmax, in_channels, out_channels).uniform_(-bound, bound))
@@ -115,10 +117,10 @@ class DegreeLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (n, K, C_in) -> (features (n, K, C_out), extra scalars (n, extra_scalars))."""
-        s = self.scalar(x[:, 0])
-        out0, extra = s[:, : self.out_channels], s[:, self.out_channels :]
+        scalars, rest = x.split([1, x.shape[1] - 1], dim=1)
+        out0, extra = self.scalar(scalars.squeeze(1)).split([self.out_channels, self.extra_scalars], dim=-1)
         if self.lmax == 0:
             return out0.unsqueeze(1), extra
         # (K-1) small matmuls batched over rows: row k uses its degree's weight.
-        rest = torch.matmul(x[:, 1:].transpose(0, 1), self.weight[self.row]).transpose(0, 1)
+        rest = torch.matmul(rest.transpose(0, 1), self.weight.index_select(0, self.row)).transpose(0, 1)
         return torch.cat([out0.unsqueeze(1), rest], dim=1), extra

@@ -62,7 +62,7 @@ class ForceFieldModule(L.LightningModule):
     symmetry_rotations : int, M random rotations for the symmetry loss (0: off)
     symmetry_weight : float, λ of the symmetry loss
     statistics : dict, optional, the training data statistics (kept for export)
-    family, model_config, dtype : used only when ``model`` is omitted
+    family, model_config, model_dtype : used only when ``model`` is omitted
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class ForceFieldModule(L.LightningModule):
         statistics: dict | None = None,
         family: str | None = None,
         model_config: dict | None = None,
-        dtype: str | None = None,
+        model_dtype: str | None = None,
     ):
         super().__init__()
         if model is None:
@@ -97,7 +97,7 @@ class ForceFieldModule(L.LightningModule):
                 raise ValueError(
                     "ForceFieldModule needs a model, or the family and model_config to rebuild one."
                 )
-            model = build_model(family, model_config, dtype=dtype)
+            model = build_model(family, model_config, dtype=model_dtype)
         if not isinstance(model, ForceField):
             raise TypeError(f"model must be a forcefields ForceField; got {type(model).__name__}.")
         if schedule == "auto":
@@ -111,15 +111,31 @@ class ForceFieldModule(L.LightningModule):
             raise ValueError(f"symmetry_rotations={symmetry_rotations}: use 0 (off) or at least 2.")
         self.model = model
         self.loss_fn = EnergyForceLoss(loss, energy_weight, forces_weight, huber_delta)
-        dtype_name = str(next(model.parameters()).dtype).replace("torch.", "")
-        self.save_hyperparameters(ignore=["model"])
-        self.hparams.update(
-            schedule=schedule,
-            energy_weight=self.loss_fn.energy_weight,
-            forces_weight=self.loss_fn.forces_weight,
-            family=model.family,
-            model_config=model.config.to_dict(),
-            dtype=dtype_name,
+        # Resolved settings, enough for load_from_checkpoint to rebuild everything.
+        self.save_hyperparameters(
+            dict(
+                loss=loss,
+                energy_weight=self.loss_fn.energy_weight,
+                forces_weight=self.loss_fn.forces_weight,
+                huber_delta=huber_delta,
+                optimizer=optimizer,
+                lr=lr,
+                weight_decay=weight_decay,
+                betas=tuple(betas),
+                schedule=schedule,
+                warmup_steps=warmup_steps,
+                min_lr=min_lr,
+                plateau_factor=plateau_factor,
+                plateau_patience=plateau_patience,
+                ema_decay=ema_decay,
+                augment_rotations=augment_rotations,
+                symmetry_rotations=symmetry_rotations,
+                symmetry_weight=symmetry_weight,
+                statistics=statistics,
+                family=model.family,
+                model_config=model.config.to_dict(),
+                model_dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+            )
         )
         self.ema = (
             ExponentialMovingAverage(dict(model.named_parameters()), decay=ema_decay)
@@ -136,8 +152,8 @@ class ForceFieldModule(L.LightningModule):
         """Energies (B,) eV and forces (n, 3) eV/Å of a batch (no training graph kept)."""
         return self.model(batch, compute_forces=compute_forces)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int = 0) -> Any:
-        # Bring float labels and positions to the model's dtype (float64 runs).
+    def _as_model_dtype(self, batch: Any) -> Any:
+        """Bring positions and labels to the model's dtype (float64 runs with float32 data)."""
         dtype = next(self.model.parameters()).dtype
         for key in ("pos", "energy", "forces"):
             value = getattr(batch, key, None)
@@ -147,6 +163,7 @@ class ForceFieldModule(L.LightningModule):
 
     # -------------------------------------------------------------- training
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        batch = self._as_model_dtype(batch)
         if self.hparams.augment_rotations:
             rotations = random_rotations(int(batch.num_graphs), dtype=batch.pos.dtype, device=batch.pos.device)
             batch = rotate_batch(batch, rotations)
@@ -177,6 +194,7 @@ class ForceFieldModule(L.LightningModule):
                 "conservative forces need gradients, but the Trainer runs evaluation in inference mode; "
                 "create it with Trainer(inference_mode=False) (forcefields.training.build_trainer does)."
             )
+        batch = self._as_model_dtype(batch)
         with torch.enable_grad():
             out = self.model(batch, compute_forces=True)
         parts = self.loss_fn(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms, batch.batch)
@@ -191,6 +209,7 @@ class ForceFieldModule(L.LightningModule):
         return self._evaluate(batch, self.test_metrics, "test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        batch = self._as_model_dtype(batch)
         with torch.enable_grad():
             out = self.model(batch, compute_forces=True)
         return {k: v.detach() for k, v in out.items()}

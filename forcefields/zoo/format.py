@@ -244,8 +244,23 @@ def _write_weights(model: torch.nn.Module, file: Path) -> None:
     save_file(state, str(file), metadata={"format": "pt", "forcefields": __version__})
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished folder into place; an old one at ``dst`` is removed only afterwards."""
+    """Move a finished folder into place; an old one at ``dst`` is removed only afterwards.
+
+    ``src`` (made by mkdtemp, hence private) gets the modes of a normally created
+    folder first, so checkpoints in a shared cache stay readable by others.
+    """
+    mask = _umask()
+    for f in src.iterdir():
+        if f.is_file():
+            f.chmod(0o666 & ~mask)
+    src.chmod(0o777 & ~mask)
     old = None
     if dst.exists():
         if not dst.is_dir():

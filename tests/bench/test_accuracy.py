@@ -62,7 +62,7 @@ def test_accuracy_matches_a_frame_by_frame_evaluation(checkpoint, tmp_path):
     de, df = [], []
     for batch in dm.test_dataloader():
         pred = model(batch)
-        de.append(float(pred["energy"][0] - batch.energy[0]))
+        de.append(float(pred["energy"][0].detach() - batch.energy[0]))
         df.append((pred["forces"] - batch.forces).detach().numpy())
     df = np.concatenate(df)
     assert rec["energy_mae_mev"] == pytest.approx(1e3 * np.mean(np.abs(de)), rel=1e-4)

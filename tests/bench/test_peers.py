@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -65,7 +66,8 @@ def stand_in(tmp_path, monkeypatch):
 
 def test_peer_round_trip(tiny_settings, stand_in):
     stand_in(STAND_IN)
-    s = tiny_settings(peer="mace", peer_python=sys.executable, peer_models=[{"channels": 8}, {"channels": 16}])
+    s = tiny_settings(peer="mace", peer_python=sys.executable, peer_models=[{"channels": 8}, {"channels": 16}],
+                      regimes=("md", "batch"))
     result = speed_mod.run_speed(s)
     doc = load_results(result["path"])
     recs = doc["records"]
@@ -102,17 +104,33 @@ def test_peer_without_its_package_is_one_line(tiny_settings, stand_in):
     assert msg.startswith("standin is not importable") and "\n" not in msg
 
 
-def test_real_mace_runner_reports_missing_mace():
-    """Our own venv has no mace-torch: the real runner says so in one line."""
-    pytest.importorskip("ase")
+@pytest.mark.parametrize("peer, package", [("mace", "mace-torch"), ("nequip", "nequip")])
+def test_real_runners_report_a_missing_package(peer, package):
+    """Our own venv has neither peer: the real runners say so in one line."""
     try:
-        import mace  # noqa: F401
+        __import__(peer)
     except ImportError:
         pass
     else:
-        pytest.skip("mace-torch is installed in this environment")
-    with pytest.raises(ValueError, match=r"^mace-torch is not importable by .*pip install mace-torch`$"):
-        peers.preflight(sys.executable, peers.runner_path("mace"))
+        pytest.skip(f"{package} is installed in this environment")
+    with pytest.raises(ValueError, match=rf"^{package} is not importable by .*pip install {package}`$"):
+        peers.preflight(sys.executable, peers.runner_path(peer))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("peer", ["mace", "nequip"])
+def test_real_peer_runner(peer, tiny_settings):
+    """Opt-in (FORCEFIELDS_MACE_PYTHON / FORCEFIELDS_NEQUIP_PYTHON): the real runner in its own venv."""
+    python = os.environ.get(f"FORCEFIELDS_{peer.upper()}_PYTHON")
+    if not python:
+        pytest.skip(f"set FORCEFIELDS_{peer.upper()}_PYTHON to a venv python with {peer} installed")
+    result = speed_mod.run_speed(tiny_settings(regimes=("md", "batch"), peer=peer, peer_python=python,
+                                               peer_models=[{"channels": 8, "max_L": 1}]))
+    theirs = [r for r in result["records"] if r["source"] == "peer"]
+    assert theirs and all(r["status"] == "ok" for r in theirs), [r["reason"] for r in theirs]
+    assert {r["model"] for r in theirs} == {f"{peer}-8x1"}
+    ours = [r for r in result["records"] if r["source"] != "peer"]
+    assert all(peer_ratio(r, result["records"], f"{peer}-8x1") for r in ours)
 
 
 def test_missing_interpreter_and_unknown_peer(tmp_path):

@@ -31,7 +31,7 @@ def stored(tmp_path):
         for n in (100, 1000):
             recs.append(_record("r1", model, t * n / 10, family=fam, source=src, regime="large", system="water-droplet",
                                 n_atoms=n, atoms_per_s=10 / t, us_per_atom=1e5 * t, peak_mem_mb=n / 10))
-    recs.append(_record("r1", "egnn-s", 0.0, compile=True, compile_status="failed", status="failed",
+    recs.append(_record("r1", "egnn-s", 1.0, compile=True, compile_status="failed", status="failed",
                         reason="torch.compile failed: RuntimeError: no compiler", median_s=None, p10_s=None,
                         p90_s=None, molecules_per_s=None, atoms_per_s=None, us_per_atom=None, peak_mem_mb=None,
                         mem_method=None, repeats=0))

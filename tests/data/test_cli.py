@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from forcefields.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # rich would otherwise fold long paths at 80 columns
 
 
 def test_info_on_rmd17_per_split_files(rmd17_root, capsys):
@@ -20,7 +27,7 @@ def test_info_on_extxyz_with_keys(xyz_file, capsys):
                  "--cutoff", "1.2"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "24" in out and "3–9" in out and "energy eV → eV" in out
+    assert "24" in out and "3–9" in out and "energy eV (as is)" in out
 
 
 def test_info_reports_mistakes_in_one_line(xyz_file, capsys):

@@ -89,6 +89,9 @@ def test_split_is_deterministic(rmd17_root):
     sa, sb, sc = (x.splits["rmd17:ethanol"] for x in (a, b, c))
     assert all(np.array_equal(sa[k], sb[k]) for k in sa)
     assert not np.array_equal(sa["train"], sc["train"])
+    # a seed given beside the split applies when the split names none
+    d = _dm(["rmd17:ethanol"], rmd17_root, use_cache=False, split={"train": 10, "val": 4, "test": 6}, seed=9)
+    assert np.array_equal(d.splits["rmd17:ethanol"]["train"], sc["train"])
     # shuffled training order is reproducible too
     ea = torch.cat([x.energy for x in a.train_dataloader()])
     eb = torch.cat([x.energy for x in b.train_dataloader()])

@@ -101,7 +101,31 @@ def test_offline_error_says_how_to_use_a_local_copy(tmp_path, monkeypatch):
     assert not list(rmd17.default_rmd17_root().rglob("*.part"))
 
 
-def test_no_download_when_disabled(tmp_path):
-    dm = MolecularDataModule(["rmd17:aspirin"], root=tmp_path, download=False, verbose=False)
-    with pytest.raises(FileNotFoundError, match=r"rMD17 aspirin not found under .*root="):
+def test_no_download_when_disabled_or_into_a_given_root(tmp_path, fake_rmd17):
+    dm = MolecularDataModule(["rmd17:ethanol"], download=False, verbose=False)
+    with pytest.raises(FileNotFoundError, match=r"rMD17 ethanol not found under .*root="):
         dm.prepare_data()
+    local = tmp_path / "local"
+    local.mkdir()
+    dm = MolecularDataModule(["rmd17:ethanol"], root=local, verbose=False)
+    with pytest.raises(FileNotFoundError, match=r"not found under .*local.*leave root unset"):
+        dm.prepare_data()
+    assert list(local.iterdir()) == []  # a user's folder is never written to
+    assert not rmd17.default_rmd17_root().exists()
+
+
+def test_md17_download(tmp_path, ethanol_frames, monkeypatch):
+    from forcefields.data import md17
+
+    from ._tiny import write_md17
+
+    served = tmp_path / "served"
+    served.mkdir()
+    write_md17(served / "md17_ethanol.npz", ethanol_frames)
+    monkeypatch.setattr(md17, "MD17_BASE_URL", served.as_uri() + "/")
+    dm = MolecularDataModule(["md17:ethanol"], split={"train": 20, "val": 5, "test": 5}, verbose=False)
+    dm.prepare_data()
+    path = md17.default_md17_root() / "md17_ethanol.npz"
+    assert path.is_file() and (path.parent / "md17_ethanol.npz.sha256").read_text().strip() == _sha(path)
+    dm.setup()
+    assert dm.statistics.num_frames == 20

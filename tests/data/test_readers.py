@@ -13,12 +13,13 @@ from forcefields.data.sources import load_source, parse_source
 from ._tiny import energies, forces, labelled, rmd17_arrays, write_extxyz, write_md17, write_rmd17_archive
 
 
-def _assert_matches(fs, frames):
+def _assert_matches(fs, frames, tol=1e-12):
+    """Same frames; ``tol`` 1e-6 for text formats (extxyz keeps 8 significant digits)."""
     assert fs.num_frames == len(frames)
     np.testing.assert_array_equal(fs.numbers, np.concatenate([a.numbers for a in frames]))
-    np.testing.assert_allclose(fs.positions, np.concatenate([a.positions for a in frames]), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(fs.energy, energies(frames), rtol=1e-12)
-    np.testing.assert_allclose(fs.forces, np.concatenate(list(forces(frames))), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fs.positions, np.concatenate([a.positions for a in frames]), rtol=0, atol=tol)
+    np.testing.assert_allclose(fs.energy, energies(frames), rtol=tol)
+    np.testing.assert_allclose(fs.forces, np.concatenate([a.get_forces() for a in frames]), rtol=tol, atol=tol)
 
 
 def test_kcal_per_mol_is_ase_value():
@@ -43,6 +44,13 @@ def test_md17_npz_converts_kcal(tmp_path, ethanol_frames):
     _assert_matches(fs, ethanol_frames)
 
 
+def test_md17_kind_under_root(tmp_path, ethanol_frames):
+    write_md17(tmp_path / "md17_ethanol.npz", ethanol_frames)
+    fs = load_source("md17:ethanol", root=tmp_path)
+    assert fs.label == "md17:ethanol"
+    _assert_matches(fs, ethanol_frames)
+
+
 def test_npz_declared_units_override(tmp_path, ethanol_frames):
     path = tmp_path / "ev.npz"
     np.savez(
@@ -59,14 +67,14 @@ def test_npz_declared_units_override(tmp_path, ethanol_frames):
 def test_extxyz_default_keys(tmp_path):
     frames = labelled("water", 4) + labelled("ethanol", 3)
     fs = read_ase(write_extxyz(tmp_path / "a.xyz", frames))
-    _assert_matches(fs, frames)
+    _assert_matches(fs, frames, tol=1e-6)
     np.testing.assert_array_equal(fs.natoms, [3] * 4 + [9] * 3)
 
 
 def test_extxyz_custom_keys(xyz_file):
     path, frames = xyz_file
     fs = read_file(path, ReaderOptions(energy_key="REF_energy", forces_key="REF_forces"))
-    _assert_matches(fs, frames)
+    _assert_matches(fs, frames, tol=1e-6)
 
 
 def test_extxyz_custom_keys_in_kcal(tmp_path):
@@ -81,7 +89,7 @@ def test_extxyz_custom_keys_in_kcal(tmp_path):
 
     ase.io.write(tmp_path / "k.xyz", scaled, format="extxyz")
     fs = load_source({"path": str(tmp_path / "k.xyz"), "energy_key": "E", "forces_key": "F", "units": "kcal/mol"})
-    _assert_matches(fs, frames)
+    _assert_matches(fs, frames, tol=1e-6)
 
 
 def test_ase_db(tmp_path):
@@ -95,12 +103,29 @@ def test_ase_db(tmp_path):
     _assert_matches(fs, frames)
 
 
+def test_ase_db_custom_keys(tmp_path):
+    from ase.db import connect
+
+    frames = labelled("methane", 3)
+    with connect(str(tmp_path / "y.db")) as db:
+        for a in frames:
+            b = a.copy()  # no calculator: labels only under the custom keys
+            db.write(b, REF_energy=a.get_potential_energy(), data={"REF_forces": a.get_forces()})
+    with pytest.raises(DataError, match=r"row 0 has no energy under 'energy'.*REF_energy"):
+        read_file(tmp_path / "y.db")
+    fs = read_file(tmp_path / "y.db", ReaderOptions(energy_key="REF_energy", forces_key="REF_forces"))
+    _assert_matches(fs, frames)
+
+
 def test_archive_layout_reads_splits(tmp_path, ethanol_frames):
     root = write_rmd17_archive(tmp_path / "r", "ethanol", ethanol_frames, {"train_01": [5, 1, 3], "test_01": [0, 2]})
     fs = load_source("rmd17:ethanol", root=root)
     _assert_matches(fs, ethanol_frames)
     np.testing.assert_array_equal(fs.groups["train_01"], [5, 1, 3])
     np.testing.assert_array_equal(fs.groups["test_01"], [0, 2])
+    np.savetxt(root / "splits" / "index_test_02.csv", [1, 30], fmt="%d")
+    with pytest.raises(DataError, match=r"index_test_02.csv lists frame 30 but the archive has frames 0..29"):
+        load_source("rmd17:ethanol", root=root)
 
 
 def test_per_split_layout_dedupes(tmp_path, ethanol_frames):
@@ -171,8 +196,12 @@ def test_unknown_unit_and_option(tmp_path, ethanol_frames):
 
 
 def test_periodic_frames_refused(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
     a = labelled("water", 1)[0]
+    e, f = a.get_potential_energy(), a.get_forces()
     a.cell, a.pbc = [5, 5, 5], True
+    a.calc = SinglePointCalculator(a, energy=e, forces=f)
     write_extxyz(tmp_path / "p.xyz", [a])
     with pytest.raises(DataError, match="p.xyz frame 0 is periodic"):
         read_ase(tmp_path / "p.xyz")

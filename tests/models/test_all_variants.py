@@ -58,11 +58,11 @@ class HardCutoffMPNN(MPNN):
 
 
 class IndexDependentMPNN(MPNN):
-    """Adds each atom's position in the batch to its energy: not permutation invariant."""
+    """Weights each atom's energy by its place in the batch: not permutation invariant."""
 
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
         s, v = super().atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
-        return s + 0.01 * torch.arange(s.shape[0], dtype=s.dtype), v
+        return s * (1 + 0.1 * torch.arange(s.shape[0], dtype=s.dtype)), v
 
 
 class BatchCoupledMPNN(MPNN):

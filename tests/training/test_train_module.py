@@ -10,9 +10,9 @@ from train_helpers import tiny_datamodule, tiny_mpnn
 QUIET = dict(enable_model_summary=False, num_sanity_val_steps=0, enable_progress_bar=False)
 
 
-def _trainer(tmp_path, checkpoints=False, **cfg):
+def _trainer(tmp_path, checkpoints=False, trainer_kwargs=None, **cfg):
     cfg = TrainConfig(model="mpnn-xs", accelerator="cpu", progress_bar=False, **cfg)
-    return build_trainer(cfg, tmp_path, checkpoints=checkpoints, loggers=False, **QUIET)
+    return build_trainer(cfg, tmp_path, checkpoints=checkpoints, loggers=False, **QUIET, **(trainer_kwargs or {}))
 
 
 def test_a_few_steps_lower_the_loss(tmp_path):
@@ -96,6 +96,20 @@ def test_resume_continues_optimizer_and_ema(tmp_path):
         torch.testing.assert_close(dict(resumed.model.named_parameters())[name], p, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(resumed.ema.shadow[name], straight.ema.shadow[name], rtol=1e-5, atol=1e-6)
     assert opt_r.param_groups[0]["lr"] == pytest.approx(opt_s.param_groups[0]["lr"])
+
+
+def test_checkpoint_written_during_validation_keeps_training_weights(tmp_path):
+    # val_check_interval as a batch count (not 1) makes ModelCheckpoint save at the end of
+    # validation, while the EMA weights are swapped in.
+    dm = tiny_datamodule(num_train=4, num_val=2, batch_size=2)
+    module = ForceFieldModule(tiny_mpnn(), lr=5e-3, ema_decay=0.9)
+    _trainer(tmp_path, checkpoints=True, max_epochs=1, trainer_kwargs={"val_check_interval": 2}).fit(module, dm)
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["global_step"] == 2
+    for name, p in module.model.named_parameters():
+        torch.testing.assert_close(saved["state_dict"][f"model.{name}"], p.detach())
+    # meaningful only because the EMA differs from the training weights
+    assert any(not torch.allclose(module.ema.shadow[k], p) for k, p in module.model.named_parameters())
 
 
 def test_load_from_checkpoint_rebuilds_the_model(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import torch
 
 import forcefields
 from forcefields.testing_hub import serve
+from forcefields.zoo import build_index
 
 from ._toy import ethanol, labelled_frames, make_toy, predict
 
@@ -25,43 +27,68 @@ NAME = "toyzoo-s.ethanol"
 TOY = Path(__file__).with_name("_toy.py")
 
 # Runs in the child: register the toy family, push with the CLI, pull into an empty
-# cache with the API, load, and write predictions for the parent to compare.
+# cache with the API, load, and write predictions and outcomes for the parent.
 CHILD = textwrap.dedent(
     """
     import importlib.util, json, sys
     from pathlib import Path
-    import numpy as np, torch
 
     spec = importlib.util.spec_from_file_location("toy", sys.argv[1])
-    toy = importlib.util.module_from_spec(spec); spec.loader.exec_module(toy)
+    toy = importlib.util.module_from_spec(spec); sys.modules["toy"] = toy; spec.loader.exec_module(toy)
     from forcefields.models import registry
     registry.register_family(toy.ToyForceField)
 
     import forcefields
     from forcefields.cli import main
-    src, repo, out = Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
-    assert main(["push", str(src), "--repo", repo]) == 0
-    pushed_branch = forcefields.push(src, repo, revision="v1")
-    folder = forcefields.pull("toyzoo-s.ethanol", repo_id=repo)
-    model = forcefields.load("toyzoo-s.ethanol")
+    from forcefields.zoo import ChecksumError, PretrainedNotFoundError
+    from forcefields.zoo.resolve import cache_root
+    src, out = Path(sys.argv[2]), Path(sys.argv[3])
+    result = {}
+
+    assert main(["push", str(src), "--repo", "lab/toyzoo-s.ethanol"]) == 0
+    result["branch_commit"] = forcefields.push(src, "lab/toyzoo-s.ethanol", revision="v1").commit
+    folder = forcefields.pull("toyzoo-s.ethanol")          # the index pins lab/<name>, no revision
+    model = forcefields.load("toyzoo-s.ethanol")            # from the cache, verified against the index
     energy, forces = toy.predict(model, toy.ethanol(seed=11))
     from safetensors.torch import save_file
     save_file({"energy": energy, "forces": forces}, str(out / "pred.safetensors"))
-    (out / "result.json").write_text(json.dumps({
-        "folder": str(folder),
-        "files": sorted(p.name for p in folder.iterdir()),
-        "branch_commit": pushed_branch.commit,
-        "source": json.loads((folder / ".source.json").read_text()),
-    }))
+    result.update(folder=str(folder), files=sorted(p.name for p in folder.iterdir()),
+                  source=json.loads((folder / ".source.json").read_text()))
+
+    # A Hub repo whose files differ from what the index records is refused, and nothing is cached.
+    other = forcefields.save(toy.make_toy(seed=2), out / "evil" / "toyzoo-s.evil")
+    forcefields.push(other, "lab/toyzoo-s.evil")
+    try:
+        forcefields.load("toyzoo-s.evil")
+        result["evil"] = "loaded"
+    except ChecksumError as err:
+        result["evil"] = str(err)
+    result["cache_after_evil"] = sorted(p.name for p in cache_root().iterdir())
+
+    for name, rev in (("toyzoo-s.nothere", None), ("toyzoo-s.ethanol", "no-such-branch")):
+        try:
+            forcefields.pull(name, revision=rev)
+            result[f"missing {name}"] = "pulled"
+        except PretrainedNotFoundError as err:
+            result[f"missing {name}"] = str(err)
+    (out / "result.json").write_text(json.dumps(result))
     """
 )
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
 def test_push_pull_round_trip_through_the_real_client(toy_family, tmp_path):
     model = make_toy()
     src = forcefields.save(model, tmp_path / "work" / NAME, reference=labelled_frames(2),
                            metrics={"force_mae": 10.0, "split": "toy"})
+    # The "shipped" index lists both names (with the checksums of `model`) but ships no folder:
+    # they must come from the Hub.
+    shipped = tmp_path / "shipped"
+    shutil.copytree(src, shipped / NAME)
+    forcefields.save(model, shipped / "toyzoo-s.evil")
+    build_index(shipped)
+    shutil.rmtree(shipped / NAME)
+    shutil.rmtree(shipped / "toyzoo-s.evil")
     out = tmp_path / "out"
     out.mkdir()
     with serve() as hub:
@@ -73,14 +100,15 @@ def test_push_pull_round_trip_through_the_real_client(toy_family, tmp_path):
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "FORCEFIELDS_CACHE": str(tmp_path / "cache"),
-            "FORCEFIELDS_CHECKPOINTS": str(tmp_path / "no-shipped"),
+            "FORCEFIELDS_CHECKPOINTS": str(shipped),
+            "FORCEFIELDS_HUB_ORG": "lab",
             "OMP_NUM_THREADS": "1",
             "NO_PROXY": "127.0.0.1,localhost",
         }
         env.pop("FORCEFIELDS_HUB_DIR", None)
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(TOY), str(src), f"lab/{NAME}", str(out)],
-            env=env, capture_output=True, text=True, timeout=110,
+            [sys.executable, "-c", CHILD, str(TOY), str(src), str(out)],
+            env=env, capture_output=True, text=True, timeout=140,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         on_hub = hub.files(f"lab/{NAME}")
@@ -92,6 +120,7 @@ def test_push_pull_round_trip_through_the_real_client(toy_family, tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["files"] == sorted([*local, ".source.json"])
     assert result["source"]["repo_id"] == f"lab/{NAME}" and len(result["source"]["commit"]) == 40
+    assert result["source"]["verified_against_index"] is True
     assert len(result["branch_commit"]) == 40
     for fname, data in local.items():
         assert (Path(result["folder"]) / fname).read_bytes() == data
@@ -100,10 +129,16 @@ def test_push_pull_round_trip_through_the_real_client(toy_family, tmp_path):
     pred = load_file(str(out / "pred.safetensors"))
     energy, forces = predict(model, ethanol(seed=11))
     assert torch.equal(pred["energy"], energy) and torch.equal(pred["forces"], forces)
+    assert "index entry of toyzoo-s.evil" in result["evil"]
+    assert result["cache_after_evil"] == [NAME]
+    assert "no repo lab/toyzoo-s.nothere" in result["missing toyzoo-s.nothere"]
+    assert "at revision no-such-branch" in result["missing toyzoo-s.ethanol"]
 
 
-def test_cli_pretrained_and_info(toy_family, ckpt_dir, capsys):
+def test_cli_pretrained_and_info(toy_family, ckpt_dir, capsys, monkeypatch):
     from forcefields.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps to the terminal width
     from forcefields.zoo import build_index
 
     forcefields.save(make_toy(), ckpt_dir / NAME, metrics={"force_mae": 7.25})
