@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ["main", "pick_model", "reference_frames", "energy_drift"]
 
 KCAL_MOL_TO_EV = 0.0433641
-SHARED_RMD17 = Path(os.environ.get("FORCEFIELDS_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "rmd17"
+SHARED_RMD17 = Path(os.environ.get("FORCEFIELDS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "rmd17"
 
 
 def pick_model(molecule: str = "aspirin") -> str | None:
@@ -170,23 +170,28 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     _thermalize(atoms, 300.0, rng)
     dt = args.timestep * units.fs
+    builds_before = calc.num_builds
     t2 = time.perf_counter()
-    Langevin(atoms, dt, temperature_K=300, friction=0.01 / units.fs, fixcm=False, rng=rng).run(n_lang)
-    temperature_eq = atoms.get_temperature()
-    Stationary(atoms)  # no drift or spin of the whole molecule in the NVE part
-    ZeroRotation(atoms)
-
     times, etot, temps = [], [], []
-    nve = VelocityVerlet(atoms, dt)
+    try:
+        Langevin(atoms, dt, temperature_K=300, friction=0.01 / units.fs, fixcm=False, rng=rng).run(n_lang)
+        temperature_eq = atoms.get_temperature()
+        Stationary(atoms)  # no drift or spin of the whole molecule in the NVE part
+        ZeroRotation(atoms)
+        nve = VelocityVerlet(atoms, dt)
 
-    def record() -> None:
-        times.append(nve.get_time() / units.fs)
-        etot.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
-        temps.append(atoms.get_temperature())
+        def record() -> None:
+            times.append(nve.get_time() / units.fs)
+            etot.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
+            temps.append(atoms.get_temperature())
 
-    nve.attach(record, interval=1)
-    nve.run(n_nve)
+        nve.attach(record, interval=1)
+        nve.run(n_nve)
+    except ValueError as err:  # NaN positions: the potential let the molecule fly apart
+        console.print(f"[bold red]The dynamics became unstable:[/bold red] {err} Try a smaller --timestep.")
+        return 1
     md_seconds = time.perf_counter() - t2
+    md_builds = calc.num_builds - builds_before
     n = len(atoms)
     drift = energy_drift(np.asarray(times), np.asarray(etot), n)
     fluct = float(np.std(etot) / n * 1e3)
@@ -202,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     table.add_row(f"force MAE vs reference ({len(frames)} frames)", f"{fmae:.1f} meV/Å")
     table.add_row("energy MAE vs reference", f"{emae:.1f} meV")
     table.add_row("dynamics wall time", f"{md_seconds:.1f} s ({md_seconds / (n_lang + n_nve) * 1e3:.0f} ms/step)")
-    table.add_row("neighbour-list builds", f"{calc.num_builds} for {n_lang + n_nve} steps")
+    table.add_row("neighbour-list builds", f"{md_builds} for {n_lang + n_nve} steps (skin {calc.skin} Å)")
     console.print(table)
     return 0
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 __all__ = ["PROTOCOL", "PEER_RUNNERS", "runner_path", "write_request", "run_peer", "peer_records", "preflight", "check_output"]

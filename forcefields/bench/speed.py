@@ -263,8 +263,6 @@ def bench_model(
             del batch
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    del fn, model
-    gc.collect()
     return records
 
 
@@ -338,6 +336,7 @@ def run_speed(settings: SpeedSettings) -> dict:
         for name, compiled in units:
             deadline = time.perf_counter() + share if share else float("inf")
             writer.add(bench_model(name, compiled, points, s, device, base, deadline, on_point))
+            gc.collect()  # the model of this unit is gone; free its memory before the next
 
         for peer, python, runner in peer_runs:
             on_point(f"peer {peer} ({len(s.peer_models)} model(s), its own process)")

@@ -63,10 +63,10 @@ def _speed(args: argparse.Namespace) -> int:
     values.update({k: v for k, v in cli.items() if v is not None})
     if args.override:
         values["overrides"] = dict(values.get("overrides") or {}, **dict(args.override))
-    if args.peer:
+    if args.peer_channels or args.peer_max_l or args.peer_interactions is not None:
         channels = args.peer_channels or (64,)
         max_ls = args.peer_max_l or (1,)
-        values["peer_models"] = [{"channels": c, "max_L": lmax, "num_interactions": args.peer_interactions, "cutoff": 5.0}
+        values["peer_models"] = [{"channels": c, "max_L": lmax, "num_interactions": args.peer_interactions or 2, "cutoff": 5.0}
                                  for c in channels for lmax in max_ls]
     values["progress"] = not args.no_progress
     for key in ("regimes", "md_molecules", "batch_sizes", "large_sizes"):
@@ -135,9 +135,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="model config override for registry models, e.g. hidden=16 (repeatable)")
     sp.add_argument("--peer", default=None, help="time peer models on the same structures: mace, nequip or a comma list")
     sp.add_argument("--peer-python", default=None, help="interpreter of each peer's environment (comma list, same order as --peer)")
-    sp.add_argument("--peer-channels", type=_ints, default=None, help="peer widths, comma list (default 64)")
-    sp.add_argument("--peer-max-l", type=_ints, default=None, help="peer max_L values, comma list (default 1)")
-    sp.add_argument("--peer-interactions", type=int, default=2)
+    sp.add_argument("--peer-channels", type=_ints, default=None, help="peer widths, comma list (default 64, or the config's peer_models)")
+    sp.add_argument("--peer-max-l", type=_ints, default=None, help="peer max_L values, comma list (default 1, or the config's peer_models)")
+    sp.add_argument("--peer-interactions", type=int, default=None, help="peer interaction blocks (default 2)")
     sp.add_argument("--root", default=None, help="rMD17 folder, for md molecules named rmd17:<molecule>")
     sp.add_argument("--config", default=None, help="JSON file of settings (benchmarks/configs/*.json); flags override it")
     sp.add_argument("--out", default=None, help="results root (default benchmarks/results)")

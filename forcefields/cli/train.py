@@ -47,6 +47,15 @@ def _model_arg(text: str) -> tuple[str, Any]:
     return key.strip(), _yaml_value(value)
 
 
+_EXAMPLES = """examples:
+  forcefields train --model esen-l2-s --data rmd17:aspirin --root ../shared/data/rmd17 \\
+      --split rmd17:1 --max-epochs 50 --out runs/esen-aspirin
+  forcefields train --config run.yaml --max-epochs 5
+  forcefields train --config run.yaml --out runs/esen-aspirin --resume last
+
+Outputs in --out: config.yaml, checkpoints/{last,best}.ckpt, logs/ (CSV), tensorboard/,
+metrics.json (meV, meV/Å) and model/ (config.json + model.safetensors, EMA weights)."""
+
 # (flag, argparse options); dest is the TrainConfig field.
 _FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--model", dict(help="registered variant, e.g. esen-l2-s (see `forcefields models`)")),
@@ -97,7 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
         help="train a model on energies and forces",
-        description=__doc__.split("\n\n")[0],
+        description="Train a model on energies and forces, from flags or a YAML config (flags override it).",
+        epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="YAML file of settings (flags override it)")

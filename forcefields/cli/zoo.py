@@ -31,12 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_push)
 
 
-def _fmt_metrics(metrics: dict) -> str:
-    from ..zoo.card import metric_unit
-
-    parts = [f"{k} {v:.3g} {metric_unit(k)}".strip() for k, v in metrics.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return ", ".join(parts) or "-"
+def _metric(metrics: dict, key: str) -> str:
+    v = metrics.get(key)
+    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
 def _pretrained(args: argparse.Namespace) -> int:
@@ -50,13 +47,18 @@ def _pretrained(args: argparse.Namespace) -> int:
     if not entries:
         console.print("No pretrained models are shipped or cached yet (checkpoints/index.json is empty).")
         return 0
-    table = Table(title="Pretrained force fields (energies meV, forces meV/Å)")
-    for col in ("name", "data", "family", "parameters", "test metrics", "size", "where"):
-        table.add_column(col, justify="right" if col in ("parameters", "size") else "left", no_wrap=col == "name")
+    table = Table(title="Pretrained force fields (test MAE: forces meV/Å, energies meV)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("data")
+    table.add_column("params", justify="right")
+    table.add_column("force MAE", justify="right")
+    table.add_column("energy MAE", justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("where")
     for e in entries:
         table.add_row(
-            e.name, e.data or "-", e.family, f"{e.num_parameters:,}", _fmt_metrics(e.metrics),
-            f"{e.size_bytes / 1e6:.2f} MB", e.source,
+            e.name, e.data or "-", f"{e.num_parameters:,}", _metric(e.metrics, "force_mae"),
+            _metric(e.metrics, "energy_mae"), f"{e.size_bytes / 1e6:.1f} MB", e.source,
         )
     console.print(table)
     return 0

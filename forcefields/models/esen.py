@@ -186,7 +186,7 @@ class ESEN(ForceField):
             [self.basis(dist) * envelope.unsqueeze(-1), self.edge_species(species[src]), self.edge_species(species[dst])],
             dim=-1,
         )
-        frames = EdgeFrames(self.layout, self.rotation(edge_vec), weight=envelope)
+        frames = EdgeFrames(self.layout, self.rotation(edge_vec, self.mmax), weight=envelope)
         norm = float(self.config.avg_num_neighbors)
         c = self.config.hidden
 

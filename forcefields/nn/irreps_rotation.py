@@ -104,41 +104,43 @@ class EdgeRotation(nn.Module):
         if off_pair.abs().max() > 1e-9:  # pragma: no cover - guards an e3nn convention change
             raise RuntimeError("e3nn's y-rotation generator is not (m, -m) paired; update EdgeRotation.")
         sign = torch.where(absm > 0, coupling / absm.clamp_min(1.0), torch.zeros_like(absm))
-        return {"absm": absm, "sign": sign, "flip": flip, "ds": _fixed_wigner(l, s), "d0": _fixed_wigner(l, s0)}
+        return {"absm_index": absm.long(), "sign": sign, "ds": _fixed_wigner(l, s), "d0": _fixed_wigner(l, s0)}
 
     def _consts(self, like: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         key = (like.dtype, like.device)
         if key not in self._cache:
             self._cache[key] = [
-                {k: (v.to(device=like.device) if k == "flip" else v.to(dtype=like.dtype, device=like.device)) for k, v in c.items()}
+                {k: (v.to(device=like.device) if k == "absm_index" else v.to(dtype=like.dtype, device=like.device)) for k, v in c.items()}
                 for c in self._consts64
             ]
         return self._cache[key]
 
     @staticmethod
-    def _rotate_rows(mat: torch.Tensor, cos_m: torch.Tensor, sin_m: torch.Tensor, c: dict) -> torch.Tensor:
-        """Dy(angle) @ mat for a batch: mat (E, 2l+1, k), cos_m/sin_m (E, 2l+1)."""
-        return cos_m.unsqueeze(-1) * mat + (sin_m * c["sign"]).unsqueeze(-1) * mat[:, c["flip"], :]
+    def _rotate_rows(mat: torch.Tensor, cos_m: torch.Tensor, sin_m: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+        """Dy(angle) @ mat for a batch: mat (E or 1, 2l+1, k), cos_m/sin_m (E, 2l+1) of |m| * angle."""
+        return cos_m.unsqueeze(-1) * mat + (sin_m * sign).unsqueeze(-1) * mat.flip(1)
 
-    def forward(self, edge_vec: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, edge_vec: torch.Tensor, mmax: int | None = None) -> list[torch.Tensor]:
         """Wigner-D blocks of the edge frames.
 
         Parameters
         ----------
         edge_vec : (E, 3), Å, nonzero
+        mmax : int, optional; keep only the columns with ``|m| <= mmax``
 
         Returns
         -------
-        list over l = 0..lmax of (E, 2l+1, 2l+1) tensors ``D_l(R_e)`` with
-        ``R_e e_y = edge_vec / |edge_vec|``. A feature block ``x_l`` goes into
-        the edge frame as ``D_l^T x_l`` and back as ``D_l y_l``.
+        list over l = 0..lmax of (E, 2l+1, 2k+1) tensors, k = min(l, mmax):
+        the columns ``m = -k..k`` of ``D_l(R_e)``, with ``R_e e_y =
+        edge_vec / |edge_vec|``. A feature block ``x_l`` goes into the edge
+        frame as ``D_l^T x_l`` and back as ``D_l y_l``.
         """
         consts = self._consts(edge_vec)
         u = edge_vec / torch.linalg.vector_norm(edge_vec, dim=-1, keepdim=True)
         chart = u[:, 1].abs() > _CHART_SWITCH
         # Second chart: R = S0 R' with R' e_y = S0^T u; S0^T (x, y, z) = (x, z, -y).
         v = torch.where(chart.unsqueeze(-1), torch.stack([u[:, 0], u[:, 2], -u[:, 1]], dim=-1), u)
-        rho = torch.linalg.vector_norm(v[:, [0, 2]], dim=-1)
+        rho = torch.hypot(v[:, 0], v[:, 2])  # sin β >= 0.43 in either chart
         cos_b, sin_b = v[:, 1], rho
         cos_a, sin_a = v[:, 2] / rho, v[:, 0] / rho
         # cos(m θ), sin(m θ) for m = 0..lmax by complex powers of e^{iθ}.
@@ -146,15 +148,18 @@ class EdgeRotation(nn.Module):
         cos_mb, sin_mb = _harmonics(cos_b, sin_b, self.lmax)
         blocks = []
         for l, c in enumerate(consts):
+            k = l if mmax is None else min(l, mmax)
             if l == 0:
-                blocks.append(torch.ones(edge_vec.shape[0], 1, 1, dtype=edge_vec.dtype, device=edge_vec.device))
+                blocks.append(edge_vec.new_ones(edge_vec.shape[0], 1, 1))
                 continue
-            m_idx = c["absm"].long()
-            inner = self._rotate_rows(c["ds"].expand(edge_vec.shape[0], -1, -1), cos_mb[:, m_idx], sin_mb[:, m_idx], c)
-            dx = torch.matmul(c["ds"].transpose(0, 1), inner)
-            d = self._rotate_rows(dx, cos_ma[:, m_idx], sin_ma[:, m_idx], c)
-            d = torch.where(chart.view(-1, 1, 1), torch.matmul(c["d0"], d), d)
-            blocks.append(d)
+            m_idx = c["absm_index"]
+            # D[:, :, kept] = Dy(α) D(S)^T Dy(β) D(S)[:, kept]; products with the fixed
+            # D(S) are written as (batch @ constant) so that they run as one matrix product.
+            inner = self._rotate_rows(c["ds"][:, l - k : l + k + 1].unsqueeze(0), cos_mb[:, m_idx], sin_mb[:, m_idx], c["sign"])
+            dx = torch.matmul(inner.transpose(1, 2), c["ds"]).transpose(1, 2)
+            d = self._rotate_rows(dx, cos_ma[:, m_idx], sin_ma[:, m_idx], c["sign"])
+            d_chart = torch.matmul(d.transpose(1, 2), c["d0"].transpose(0, 1)).transpose(1, 2)
+            blocks.append(torch.where(chart.view(-1, 1, 1), d_chart, d))
         return blocks
 
 

@@ -12,7 +12,8 @@ components of equal ``|m|`` only:
 
 This reproduces every Clebsch-Gordan path ``l_in ⊗ Y(edge) -> l_out`` at a
 cost of order ``lmax³`` per edge instead of ``lmax⁶``. The ``W_r`` part holds
-the paths with ``l_in + l_f + l_out`` even, ``W_i`` the odd ones; with
+the paths with ``l_in + l_f + l_out`` even (``l_f`` the degree of the edge
+harmonic), ``W_i`` the odd ones; with
 ``parity=True`` only ``W_r`` is kept, which makes the map commute with
 mirrors through the edge too, so features that transform like spherical
 harmonics (parity ``(-1)^l``) stay O(3)-equivariant.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["SO2Layout", "SO2Linear", "EdgeFrames"]
 
@@ -53,9 +55,11 @@ class SO2Layout(nn.Module):
         self.num_coefficients = len(order_major)
         self.block_sizes = [lmax + 1] + [2 * (lmax + 1 - m) for m in range(1, mmax + 1)]
         self.degrees = [l for l, _ in order_major]  # degree of each order-major row
-        # Row (l, m) of the global e3nn block is l**2 + l + m.
-        rows = [l * l + l + m for l, m in order_major]
-        self.register_buffer("rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+        # Position of each order-major row among the kept rows listed degree by degree.
+        degree_major = [(l, m) for l in range(lmax + 1) for m in range(-min(l, mmax), min(l, mmax) + 1)]
+        position = {lm: i for i, lm in enumerate(degree_major)}
+        index = [position[lm] for lm in order_major]
+        self.register_buffer("degree_to_order", torch.tensor(index, dtype=torch.long), persistent=False)
 
 
 class SO2Linear(nn.Module):
@@ -158,19 +162,24 @@ class EdgeFrames:
     Parameters
     ----------
     layout : SO2Layout
-    blocks : list over l of (E, 2l+1, 2l+1) Wigner-D blocks from
-        :class:`forcefields.nn.irreps_rotation.EdgeRotation`
+    blocks : list over l of (E, 2l+1, 2l+1) Wigner-D blocks, or only their
+        columns with ``|m| <= mmax``, from :class:`forcefields.nn.irreps_rotation.EdgeRotation`
     weight : (E,) tensor, optional
         Per-edge factor applied on the way back (the cutoff envelope): folding
         it into the small rotation matrices saves a pass over the messages.
     """
 
     def __init__(self, layout: SO2Layout, blocks: list[torch.Tensor], weight: torch.Tensor | None = None):
-        num_edges, size = blocks[0].shape[0], (layout.lmax + 1) ** 2
-        full = blocks[0].new_zeros(num_edges, size, size)
+        size = (layout.lmax + 1) ** 2
+        # Rows (l, m), |m| <= mmax, of the block-diagonal D^T, zero-padded to full width.
+        rows = []
         for l, block in enumerate(blocks):
-            full[:, l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] = block
-        self.matrix = full.transpose(1, 2).index_select(1, layout.rows).contiguous()
+            mm = min(l, layout.mmax)
+            if block.shape[2] != 2 * mm + 1:
+                block = block[:, :, l - mm : l + mm + 1]
+            kept = block.transpose(1, 2)
+            rows.append(F.pad(kept, (l * l, size - (l + 1) ** 2)))
+        self.matrix = torch.cat(rows, dim=1).index_select(1, layout.degree_to_order)
         self.back = self.matrix.transpose(1, 2)
         if weight is not None:
             self.back = self.back * weight.view(-1, 1, 1)

@@ -13,7 +13,7 @@ class EpochTimer(L.Callback):
     """Wall-clock seconds of each training epoch (training batches only, no validation).
 
     ``seconds_per_epoch`` is the mean over the epochs of this process; it is also
-    logged as ``time/epoch_s``.
+    logged as ``time/epoch_s`` (averaged over ranks).
     """
 
     def __init__(self) -> None:
@@ -41,7 +41,7 @@ class EpochTimer(L.Callback):
         seconds = time.perf_counter() - self._start - self._validation_s
         self.durations.append(seconds)
         self._start = None
-        pl_module.log("time/epoch_s", seconds, on_step=False, on_epoch=True, rank_zero_only=True)
+        pl_module.log("time/epoch_s", seconds, on_step=False, on_epoch=True, sync_dist=True)
 
     @property
     def seconds_per_epoch(self) -> float | None:

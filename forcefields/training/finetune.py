@@ -17,7 +17,8 @@ What happens, in order:
 3. the parent's error on the evaluation frames (test split when there is one,
    else validation) is measured;
 4. the reference energies E0 are refitted on the training frames, kept, or
-   taken from the user (:mod:`.finetune_energies`);
+   taken from the user (:mod:`.finetune_energies`); with the refit, E0 is
+   re-centred once more after training (least squares for the final network);
 5. the input stage and the first k interaction blocks, or the whole backbone,
    are frozen (:mod:`.freeze`); the backbone may learn at a lower rate than
    the readout; a fraction of the parent's training data may be replayed;
@@ -407,6 +408,13 @@ def finetune(
     if new_elements not in NEW_ELEMENTS:
         raise ValueError(f"new_elements={new_elements!r} is not known; use 'refuse' or 'extend'.")
     user_e0 = parse_e0(e0) if e0 is not None else None
+    if (user_e0 is not None) != (reference_energies_mode == "user"):
+        raise ValueError(
+            "reference_energies='user' needs the energies: pass e0 (--e0 '{\"1\": -13.6, ...}', eV)."
+            if user_e0 is None else
+            f"e0 was given but reference_energies={reference_energies_mode!r}; pass reference_energies='user' "
+            "(--reference-energies user) to use it, or leave e0 out."
+        )
     started = time.perf_counter()
 
     # 1. parent ---------------------------------------------------------------
@@ -415,6 +423,7 @@ def finetune(
     parent_name = parent_info["name"]
     if out is not None:
         _check_out(Path(out), parent_info["path"])
+    parse_freeze(freeze_spec, parent_model)  # a bad request fails before any data is read
     variant, lr_default = _variant_and_lr(parent_info, parent_model)
     lr = float(lr if lr is not None else lr_default)
     dtype_name = str(next(parent_model.parameters()).dtype).replace("torch.", "")
@@ -554,6 +563,15 @@ def finetune(
     for param in finetuned.parameters():  # the result is a plain model again (hooks stay on the training copy)
         param.requires_grad_(True)
     device = next(finetuned.parameters()).device
+    recentred = None
+    if reference_energies_mode == "refit":
+        # Training moves the network's per-atom energies; re-centre E0 on the
+        # training frames once more so it is the least-squares fit for the final network.
+        recentred = reference_energies(
+            finetuned, "refit", arrays["z"], arrays["natoms"], arrays["energy"], fdm.new_train_loader(),
+            finetuned.config.elements,
+        )
+        set_atomic_energies(finetuned, recentred["atomic_energies"])
 
     # 7. after, table, checkpoint ---------------------------------------------
     after = errors_of(finetuned, eval_loader, device=device)
@@ -575,8 +593,12 @@ def finetune(
         "reference_energies": {
             "mode": reference_energies_mode,
             "atomic_energies": {str(z): v for z, v in atomic_energies_of(finetuned).items()},
-            "shift": {str(z): v for z, v in fit["shift"].items()},
+            "shift": {
+                str(z): float(v - previous.get(z, 0.0)) for z, v in atomic_energies_of(finetuned).items()
+                if z in fit["atomic_energies"]
+            },
             "fitted": fit["fitted"],
+            "recentred_after_training": recentred is not None,
         },
         "new_elements": unseen,
         "frozen": {"spec": str(freeze_spec), "blocks": max(frozen_blocks, 0), "names": frozen, **count_parameters(model)},
@@ -606,6 +628,10 @@ def finetune(
         if verbose if print_table is None else print_table:
             print(f"fine-tuned checkpoint: {path}  (load with forcefields.load({str(path)!r}))")
     return FinetuneResult(model=finetuned, metrics=metrics, path=path, name=tag_name, parent=parent_info, trainer=trainer)
+
+
+def _article(words: str) -> str:
+    return ("An " if words[:1].lower() in "aeiou" else "A ") + words
 
 
 def _with_weights(model: ForceField, weights: dict[str, torch.Tensor]) -> ForceField:
@@ -732,7 +758,7 @@ def _save(model, out, name, parent_info, sources, framesets, new_dm, metrics, sp
     ] + ([f"\nFine-tuned with:\n\n```bash\n{command}\n```"] if command else []))
     card = CardInfo(
         description=(
-            f"A {FAMILY_WORDS.get(model.family, model.family)} fine-tuned from `{parent_record['name']}` on "
+            f"{_article(FAMILY_WORDS.get(model.family, model.family))} fine-tuned from `{parent_record['name']}` on "
             f"{label} ({frames['train']} training frames), predicting total energies (eV) and forces (eV/Å)."
         ),
         tags=["fine-tuned"],

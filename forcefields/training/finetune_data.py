@@ -11,6 +11,7 @@ energies are shifted by the same per-element change so both sources agree.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Any, Sequence
@@ -205,9 +206,9 @@ class EnergyShifted(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
-        data = self.dataset[i]
+        data = copy.copy(self.dataset[i])  # shallow: the item the dataset holds keeps its energy
         delta = self.shift[data.z].sum()
-        data.energy = data.energy + delta.to(data.energy.dtype)  # a new tensor: the store is untouched
+        data.energy = data.energy + delta.to(data.energy.dtype)
         return data
 
 

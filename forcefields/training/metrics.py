@@ -90,13 +90,15 @@ class ForceFieldMetrics(Metric):
 
 
 def errors_of(model, loader, device: str | torch.device = "cpu") -> dict[str, float]:
-    """Metrics of ``model`` over every batch of ``loader`` (conservative forces need gradients).
+    """Metrics of ``model`` over every batch of ``loader``, in this process only.
+
+    Conservative forces need gradients, so this must not run under ``torch.inference_mode``.
 
     Returns
     -------
     dict of floats, meV and meV/Å (see :data:`METRIC_UNITS`).
     """
-    metric = ForceFieldMetrics().to(device)
+    metric = ForceFieldMetrics(sync_on_compute=False).to(device)  # this process's loader only
     was_training = model.training
     model.eval()
     try:

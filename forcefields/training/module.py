@@ -24,6 +24,11 @@ from typing import Any
 import lightning as L
 import torch
 
+# Imported for its side effect: under DDP, Lightning re-creates data loaders with a
+# DistributedSampler and can do so only for DataLoader subclasses already imported
+# when the loader is built; a loader module that imports PyG's lazily would break.
+import torch_geometric.loader  # noqa: F401
+
 from ..models import ForceField, build_model
 from .ema import ExponentialMovingAverage
 from .losses import EnergyForceLoss
@@ -61,7 +66,7 @@ class ForceFieldModule(L.LightningModule):
     augment_rotations : bool, turn each training molecule by a random rotation every step
     symmetry_rotations : int, M random rotations for the symmetry loss (0: off)
     symmetry_weight : float, λ of the symmetry loss
-    statistics : dict, optional, the training data statistics (kept for export)
+    statistics : DatasetStatistics or dict, optional, the training data statistics (kept for export)
     family, model_config, model_dtype : used only when ``model`` is omitted
     """
 
@@ -109,6 +114,8 @@ class ForceFieldModule(L.LightningModule):
             )
         if symmetry_rotations == 1 or symmetry_rotations < 0:
             raise ValueError(f"symmetry_rotations={symmetry_rotations}: use 0 (off) or at least 2.")
+        if hasattr(statistics, "to_dict"):  # a DatasetStatistics: keep checkpoints free of custom classes
+            statistics = statistics.to_dict()
         self.model = model
         self.loss_fn = EnergyForceLoss(loss, energy_weight, forces_weight, huber_delta)
         # Resolved settings, enough for load_from_checkpoint to rebuild everything.
@@ -223,12 +230,13 @@ class ForceFieldModule(L.LightningModule):
     def _log_metrics(self, stage: str, metrics: ForceFieldMetrics) -> None:
         if not metrics.update_called:
             return
-        # compute() already sums the states over ranks: no sync_dist here.
+        # compute() already sums the states over ranks, so every rank holds the
+        # same values; sync_dist (a mean of equal numbers) only keeps Lightning content.
         values = {f"{stage}/{k}": v.float() for k, v in metrics.compute().items()}
         monitored = values.pop(MONITOR, None)
-        self.log_dict(values)
+        self.log_dict(values, sync_dist=True)
         if monitored is not None:
-            self.log(MONITOR, monitored, prog_bar=True)
+            self.log(MONITOR, monitored, prog_bar=True, sync_dist=True)
         metrics.reset()
 
     # --------------------------------------------------- evaluation weights

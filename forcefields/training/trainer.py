@@ -34,12 +34,13 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from ..models import create_model, get_variant
 from .callbacks import EpochTimer
 from .config import TrainConfig, save_config
 from .export import export_model
-from .metrics import METRIC_UNITS
+from .metrics import METRIC_UNITS, errors_of
 from .module import MONITOR, ForceFieldModule
 from .report import print_summary
 
@@ -245,6 +246,8 @@ def train(config: TrainConfig | dict | None = None, *, verbose: bool = True, **o
     if cfg.cutoff is not None:
         model_overrides["cutoff"] = float(cfg.cutoff)
     cutoff = float(variant.build_config(**model_overrides).cutoff)
+    # Record what the defaults resolved to, so config.yaml reproduces the run.
+    cfg = cfg.updated(lr=cfg.lr if cfg.lr is not None else variant.lr, cutoff=cutoff)
 
     datamodule = _make_datamodule(cfg, cutoff)
     datamodule.prepare_data()
@@ -253,7 +256,7 @@ def train(config: TrainConfig | dict | None = None, *, verbose: bool = True, **o
     model = create_model(cfg.model, statistics=statistics, dtype=cfg.dtype, seed=cfg.seed, **model_overrides)
     module = build_module(cfg, model, statistics)
     trainer = build_trainer(cfg, out)
-    if trainer.is_global_zero:
+    if rank_zero_only.rank == 0:  # known from the environment before DDP starts
         save_config(cfg, out / "config.yaml")
 
     with warnings.catch_warnings():
@@ -263,8 +266,12 @@ def train(config: TrainConfig | dict | None = None, *, verbose: bool = True, **o
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         test: dict[str, float] = {}
         if _has_loader(datamodule, "test"):
-            results = trainer.test(module, datamodule=datamodule, verbose=False)
-            test = {k.split("/", 1)[1]: float(v) for k, v in (results[0] if results else {}).items()}
+            if trainer.world_size == 1:
+                results = trainer.test(module, datamodule=datamodule, verbose=False)
+                test = {k.split("/", 1)[1]: float(v) for k, v in (results[0] if results else {}).items()}
+            elif trainer.is_global_zero:
+                # A DistributedSampler pads the test set with repeated frames; test exactly, in one process.
+                test = errors_of(module.evaluation_model(), datamodule.test_dataloader(), device=module.device)
 
     timer = next(cb for cb in trainer.callbacks if isinstance(cb, EpochTimer))
     checkpoint = trainer.checkpoint_callback

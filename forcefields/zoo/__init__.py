@@ -12,19 +12,13 @@ on. See :mod:`forcefields.zoo.resolve` for where a name is looked up and
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from .card import CardInfo, card_num_parameters
-from .errors import CheckpointError, ChecksumError, FormatVersionError, PretrainedNotFoundError
-from .format import CARD_FILE, FORMAT_VERSION, load_checkpoint, read_config, save_checkpoint
-from .hub import PushResult, pull, push
-from .index import PretrainedEntry, build_index, entry_from_folder
-from .resolve import cache_root, checkpoint_dirs, index_entries, locate
 
 __all__ = [
     "load",
@@ -45,6 +39,29 @@ __all__ = [
     "PretrainedNotFoundError",
 ]
 
+# Re-exported lazily: `python -m forcefields.zoo.index` must find its module not yet imported.
+_LAZY = {
+    "push": "hub",
+    "pull": "hub",
+    "PushResult": "hub",
+    "PretrainedEntry": "index",
+    "build_index": "index",
+    "CardInfo": "card",
+    "FORMAT_VERSION": "format",
+    "CheckpointError": "errors",
+    "ChecksumError": "errors",
+    "FormatVersionError": "errors",
+    "PretrainedNotFoundError": "errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def load(
     name_or_path: str | os.PathLike,
@@ -63,6 +80,9 @@ def load(
     -------
     ForceField in eval mode: ``model(batch)`` gives energy (eV) and forces (eV/Å).
     """
+    from .format import load_checkpoint
+    from .resolve import locate
+
     folder, entry = locate(name_or_path)
     return load_checkpoint(
         folder, device=device, dtype=dtype,
@@ -83,13 +103,15 @@ def save(
     reference: Any = None,
 ) -> Path:
     """Write a checkpoint folder; see :func:`forcefields.zoo.format.save_checkpoint`."""
+    from .format import save_checkpoint
+
     return save_checkpoint(
         model, path, name=name, card=card, metrics=metrics, training=training,
         statistics=statistics, reference=reference,
     )
 
 
-def list_pretrained() -> list[PretrainedEntry]:
+def list_pretrained() -> list["PretrainedEntry"]:
     """Every known pretrained model: the shipped index, shipped folders and the cache.
 
     Returns
@@ -97,6 +119,9 @@ def list_pretrained() -> list[PretrainedEntry]:
     list of :class:`PretrainedEntry` (name, data, num_parameters, metrics,
     size_bytes, ...; ``source`` says "shipped", "cache" or "hub"), sorted by name.
     """
+    from .index import entry_from_folder
+    from .resolve import cache_root, checkpoint_dirs, index_entries
+
     out = dict(index_entries())
     for d in checkpoint_dirs():
         if not d.is_dir():
@@ -132,13 +157,15 @@ class ModelInfo:
     """
 
     name: str
-    entry: PretrainedEntry
+    entry: "PretrainedEntry"
     path: Path | None
     config: dict | None
     card: str | None
 
     @property
     def card_num_parameters(self) -> int | None:
+        from .card import card_num_parameters
+
         return card_num_parameters(self.card) if self.card else None
 
 
@@ -150,6 +177,10 @@ def pretrained_info(name_or_path: str | os.PathLike, download: bool = False) -> 
     name_or_path : pretrained name or checkpoint folder
     download : fetch it when it is not local (otherwise the index entry alone is shown)
     """
+    from .format import CARD_FILE, read_config
+    from .index import entry_from_folder
+    from .resolve import cache_root, checkpoint_dirs, index_entries, locate
+
     entries = index_entries()
     name = str(name_or_path)
     if name in entries and not download:
@@ -161,6 +192,11 @@ def pretrained_info(name_or_path: str | os.PathLike, download: bool = False) -> 
         folder, _ = locate(name_or_path, download=download)
     config = read_config(folder)
     entry = entries.get(config.get("name") or folder.name) or entry_from_folder(folder)
+    entry.path = str(folder)
+    if folder.resolve().is_relative_to(cache_root().resolve()):
+        entry.source = "cache"
+    elif not any(folder.resolve().is_relative_to(d.resolve()) for d in checkpoint_dirs()):
+        entry.source = "folder"
     card_file = folder / CARD_FILE
     card = card_file.read_text(encoding="utf-8") if card_file.is_file() else None
     return ModelInfo(name=config.get("name") or folder.name, entry=entry, path=folder, config=config, card=card)

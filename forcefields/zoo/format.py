@@ -177,7 +177,7 @@ def save_checkpoint(
 
     if not hasattr(model, "config") or not hasattr(model, "family"):
         raise TypeError(f"save() needs a forcefields ForceField, got {type(model).__name__}.")
-    path = Path(path)
+    path = Path(path).expanduser().absolute()
     name = name or path.name
     variant, tag = split_name(name)
     _check_variant(variant, model)
@@ -265,6 +265,11 @@ def _replace_dir(src: Path, dst: Path) -> None:
     if dst.exists():
         if not dst.is_dir():
             raise FileExistsError(f"{dst} exists and is not a folder; choose another path.")
+        if any(dst.iterdir()) and not is_checkpoint(dst):
+            # never delete a folder of other files in place of a checkpoint
+            raise FileExistsError(
+                f"{dst} exists and holds files but no checkpoint; choose a new or empty folder."
+            )
         old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(dst, old)

@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import PretrainedNotFoundError
 from .format import WEIGHTS_FILE, _replace_dir, is_checkpoint, read_config, verify_files
 from .index import PretrainedEntry
-from .resolve import SOURCE_FILE, cache_root, hub_dir, index_entries, is_offline, locate, repo_id_for
+from .resolve import SOURCE_FILE, cache_root, hub_dir, index_entries, is_offline, locate, not_found, repo_id_for
 
 __all__ = ["PushResult", "push", "pull", "download", "verify_checkpoint"]
 
@@ -199,7 +199,10 @@ def pull(
     # The index's checksums describe one revision of one repo; other choices are checked for
     # self-consistency only.
     same = entry is not None and repo == repo_id_for(name, entry) and (revision is None or revision == pinned)
-    return download(name, repo, rev, entry if same else None, token=token)
+    folder = download(name, repo, rev, entry if same else None, token=token, missing_ok=True)
+    if folder is None:
+        not_found(name, repo, rev)
+    return folder
 
 
 def push(

@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from .errors import PretrainedNotFoundError
 from .format import CONFIG_FILE, is_checkpoint
-from .index import INDEX_FILE, PretrainedEntry, entry_from_folder, read_index
+from .index import INDEX_FILE, PretrainedEntry, read_index
 
 __all__ = [
     "SOURCE_FILE",
@@ -39,6 +39,7 @@ __all__ = [
     "index_entries",
     "known_names",
     "locate",
+    "not_found",
     "source_record",
 ]
 
@@ -161,25 +162,28 @@ def locate(name_or_path: str | os.PathLike, *, download: bool = True) -> tuple[P
         from .hub import download as _download
 
         repo = repo_id_for(name, entry)
-        folder = _download(name, repo, entry.revision if entry else None, entry, missing_ok=True)
+        revision = entry.revision if entry else None
+        folder = _download(name, repo, revision, entry, missing_ok=True)
         if folder is not None:
             return folder, entry
-        _not_found(name, repo)
-    _not_found(name, None)
+        not_found(name, repo, revision)
+    not_found(name, None)
 
 
-def _not_found(name: str, repo: str | None) -> NoReturn:
+def not_found(name: str, repo: str | None, revision: str | None = None) -> NoReturn:
+    """Raise the error for a name found nowhere, with close names and the places looked at."""
     close = difflib.get_close_matches(name, known_names(), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     places = [f"{d} (shipped)" for d in checkpoint_dirs()] + [f"{cache_root()} (cache)"]
     hd = hub_dir()
     if repo is not None:
+        at = f" at revision {revision}" if revision else ""
         if hd is not None:
             places.append(f"{hd / repo} (FORCEFIELDS_HUB_DIR)")
         elif is_offline():
-            places.append(f"the Hub repo {repo} (skipped: HF_HUB_OFFLINE is set)")
+            places.append(f"the Hub repo {repo}{at} (skipped: HF_HUB_OFFLINE is set)")
         else:
-            places.append(f"the Hub repo {repo} (not found)")
+            places.append(f"the Hub repo {repo}{at} (not found)")
     raise PretrainedNotFoundError(
         f"no pretrained model named {name!r}.{hint} Looked in {'; '.join(places)}. "
         "`forcefields pretrained` lists the known names; without internet, set "

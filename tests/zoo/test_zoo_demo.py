@@ -17,8 +17,7 @@ def test_demo_runs_md_and_reports(toy_family, ckpt_dir, capsys, monkeypatch):
         assert words in out, words
 
 
-def test_demo_without_a_shipped_model_says_what_to_do(ckpt_dir, monkeypatch, capsys):
-    monkeypatch.setattr(demo, "pick_model", lambda molecule="aspirin": None)
+def test_demo_without_a_shipped_model_says_what_to_do(ckpt_dir, capsys):
     assert demo.main([]) == 1
     out = capsys.readouterr().out
     assert "No shipped aspirin model" in out and "--model" in out

@@ -103,6 +103,14 @@ def test_save_replaces_and_never_leaves_partial_folders(toy_family, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.ethanol"]
 
 
+def test_save_never_overwrites_a_folder_of_other_files(toy_family, tmp_path):
+    (tmp_path / "notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="no checkpoint"):
+        forcefields.save(make_toy(), tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_save_refuses_a_name_of_another_family(toy_family, tmp_path):
     from forcefields.models import list_models
 

@@ -131,7 +131,7 @@ def test_push_pull_round_trip_through_the_real_client(toy_family, tmp_path):
     assert torch.equal(pred["energy"], energy) and torch.equal(pred["forces"], forces)
     assert "index entry of toyzoo-s.evil" in result["evil"]
     assert result["cache_after_evil"] == [NAME]
-    assert "no repo lab/toyzoo-s.nothere" in result["missing toyzoo-s.nothere"]
+    assert "the Hub repo lab/toyzoo-s.nothere (not found)" in result["missing toyzoo-s.nothere"]
     assert "at revision no-such-branch" in result["missing toyzoo-s.ethanol"]
 
 
