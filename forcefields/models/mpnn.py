@@ -132,7 +132,7 @@ class MPNN(ForceField):
         self.embedding = nn.Embedding(self.num_elements, hidden)
         self.radial = RadialEmbedding(config.cutoff, config.num_rbf, p=config.envelope_exponent)
         self.blocks = nn.ModuleList(
-            MessageBlock(hidden, config.num_rbf + 3) for _ in range(config.num_layers)
+            MessageBlock(hidden, 4 * config.num_rbf) for _ in range(config.num_layers)
         )
         self.readout = MLP([hidden, max(hidden // 2, 1), 1])
         self.vector_head = None if self.conservative else MLP([hidden, hidden, 3])
@@ -140,7 +140,8 @@ class MPNN(ForceField):
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
         src, dst = edge_index[0], edge_index[1]
         dist = torch.linalg.vector_norm(edge_vec, dim=-1)
-        edge_feat = torch.cat([edge_vec / self.cutoff, self.radial(dist)], dim=-1)
+        rbf = self.radial(dist)
+        edge_feat = torch.cat([(edge_vec.unsqueeze(-1) * rbf.unsqueeze(1)).flatten(1), rbf], dim=-1)
         envelope = self.radial.envelope(dist)
         envelope_sum = envelope.new_zeros(species.shape[0]).index_add(0, dst, envelope)
         norm = float(self.config.avg_num_neighbors)

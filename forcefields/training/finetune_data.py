@@ -31,6 +31,9 @@ __all__ = [
     "replay_count",
     "EnergyShifted",
     "FinetuneDataModule",
+    "read_checked",
+    "train_arrays",
+    "replay_module",
 ]
 
 # info keys through which an extxyz header may declare its energy unit
@@ -278,3 +281,85 @@ class FinetuneDataModule(L.LightningDataModule):
     def new_train_loader(self):
         """The new data's training frames, in order (for the E0 refit)."""
         return self._loader(self.new.train_dataset, self.eval_batch_size, shuffle=False)
+
+
+def read_checked(spec: Any, root: Any):
+    """Read a source's frames (reader errors name missing keys) and check its declared unit."""
+    from ..data.sources import load_source, parse_source
+
+    source = parse_source(spec, root)
+    if source.kind == "file":
+        check_declared_units(source.path, source.options.units)
+    return source, load_source(source)
+
+
+def train_arrays(dataset) -> dict[str, np.ndarray]:
+    """``z`` (n,), ``natoms`` (F,) and ``energy`` (F,, eV, float64) of a data module split, in loader order."""
+    parts = getattr(dataset, "datasets", [dataset])
+    arrays = [p.arrays() for p in parts]
+    return {k: np.concatenate([a[k] for a in arrays]) for k in ("z", "natoms", "energy")}
+
+
+def replay_module(
+    fraction: float,
+    sources: Any,
+    root: Any,
+    num_train: int,
+    cutoff: float,
+    batch_size: int,
+    dtype: str,
+    seed: int,
+    use_cache: bool = True,
+    verbose: bool = True,
+):
+    """The data module of the replay frames, and what the card says about them.
+
+    Parameters
+    ----------
+    fraction : share of the training frames that are replayed, in [0, 1)
+    sources : the parent's training data (one source or a list)
+    root : folder of its named datasets
+    num_train : training frames of the new data
+    cutoff, batch_size, dtype, seed, use_cache, verbose : as for the data module
+
+    Returns
+    -------
+    (MolecularDataModule with only a training split, dict with ``sources``,
+    ``fraction``, ``frames`` and ``elements``)
+    """
+    from ..data.datamodule import MolecularDataModule
+    from ..data.sources import load_source, parse_source
+
+    specs = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    wanted = replay_count(float(fraction), num_train)
+    if wanted == 0:
+        raise ValueError(
+            f"replay={fraction} of {num_train} training frames rounds to no replayed frame; give a larger fraction."
+        )
+    per_source = max(1, wanted // len(specs))
+    elements: set[int] = set()
+    for spec in specs:
+        source = parse_source(spec, root)
+        try:
+            frames = load_source(source)
+        except FileNotFoundError:
+            frames = None  # not local yet: the data module downloads it and checks the count
+        if frames is not None:
+            elements.update(int(z) for z in np.unique(frames.numbers))
+            if frames.num_frames < per_source:
+                raise ValueError(
+                    f"replay={fraction} asks for {per_source} frames of {source.label}, which has "
+                    f"{frames.num_frames}; lower the replay fraction."
+                )
+    dm = MolecularDataModule(
+        specs, root=root, cutoff=cutoff, split={"train": per_source, "seed": seed},
+        batch_size=batch_size, dtype=dtype, use_cache=use_cache, verbose=verbose,
+    )
+    dm.prepare_data()
+    info = {
+        "sources": [s.label for s in dm.sources],
+        "fraction": float(fraction),
+        "frames": per_source * len(specs),
+        "elements": sorted(elements),
+    }
+    return dm, info

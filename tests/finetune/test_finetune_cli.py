@@ -8,8 +8,8 @@ import forcefields
 from forcefields.cli import main
 
 
-def test_cli_prints_the_table_and_writes_a_loadable_checkpoint(parent_dir, new_data, tmp_path, capsys):
-    out = tmp_path / "cli-ft"
+def test_cli_prints_the_table_and_writes_a_loadable_checkpoint(parent_dir, new_data, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "mpnn-xs.cli-ft"
     rc = main([
         "finetune", "--from", str(parent_dir), "--data", str(new_data), "--out", str(out),
         "--energy-key", "REF_energy", "--forces-key", "REF_forces", "--max-epochs", "2",
@@ -21,6 +21,8 @@ def test_cli_prints_the_table_and_writes_a_loadable_checkpoint(parent_dir, new_d
     for row in ("parent mpnn-xs.tiny-parent", "E0 refit", "fine-tuned", "energy MAE (meV)", "force MAE (meV/Å)"):
         assert row in printed
     model = forcefields.load(str(out))
+    monkeypatch.setenv("FORCEFIELDS_CHECKPOINTS", str(tmp_path))  # and by name, like a shipped model
+    assert forcefields.load("mpnn-xs.cli-ft").config.to_dict() == model.config.to_dict()
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "mpnn-xs.cli-ft" and model.config.elements == (1, 6, 8)
     command = config["training"]["command"]

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import forcefields
 from forcefields.zoo.format import sha256_file

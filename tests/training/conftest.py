@@ -1,1 +1,0 @@
-"""Make the training test helpers importable (pytest prepends this folder to sys.path)."""
