@@ -17,6 +17,7 @@ _EXPORTS = {
     "DatasetStatistics": "forcefields.data.statistics",
     "compute_statistics": "forcefields.data.statistics",
     "radius_graph": "forcefields.data.neighbors",
+    "DataError": "forcefields.data.errors",
     # models
     "ForceField": "forcefields.models",
     "ForceFieldConfig": "forcefields.models",
@@ -28,6 +29,9 @@ _EXPORTS = {
     # training
     "ForceFieldModule": "forcefields.training",
     "train": "forcefields.training",
+    "TrainConfig": "forcefields.training",
+    "build_trainer": "forcefields.training",
+    "export_model": "forcefields.training.export",
     "finetune": "forcefields.training.finetune",
     # zoo
     "load": "forcefields.zoo",
@@ -37,8 +41,8 @@ _EXPORTS = {
     "push": "forcefields.zoo",
     "pull": "forcefields.zoo",
     # calculator
-    "calculator": "forcefields.calculator",
-    "ForceFieldCalculator": "forcefields.calculator",
+    "calculator": "forcefields.ase_calculator",
+    "ForceFieldCalculator": "forcefields.ase_calculator",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

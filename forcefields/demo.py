@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from ase.md.velocitydistribution import Stationary, ZeroRotation
     from ase.md.verlet import VelocityVerlet
 
-    from .calculator import ForceFieldCalculator
+    from .ase_calculator import ForceFieldCalculator
     from .zoo.resolve import locate
 
     # 21 atoms are too few to split across threads; extra threads only spin on a busy machine.

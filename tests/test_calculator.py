@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import forcefields
-from forcefields.calculator import ForceFieldCalculator
+from forcefields.ase_calculator import ForceFieldCalculator
 
 from zoo._toy import ethanol, make_toy, toy_family  # noqa: F401  (toy_family is a fixture)
 

@@ -21,6 +21,9 @@ import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset
+# Imported at module level: under DDP Lightning re-instantiates the loader class
+# with a distributed sampler and must be able to resolve it.
+from torch_geometric.loader import DataLoader
 
 from .dataset import GraphDataset, dtype_name, load_or_build_graphs, resolve_dtype
 from .errors import DataError
@@ -219,8 +222,6 @@ class MolecularDataModule(L.LightningDataModule):
         return int(sum(self.skipped.values()))
 
     def _loader(self, dataset, batch_size: int, shuffle: bool):
-        from torch_geometric.loader import DataLoader
-
         return DataLoader(
             dataset,
             batch_size=batch_size,

@@ -24,11 +24,6 @@ from typing import Any
 import lightning as L
 import torch
 
-# Imported for its side effect: under DDP, Lightning re-creates data loaders with a
-# DistributedSampler and can do so only for DataLoader subclasses already imported
-# when the loader is built; a loader module that imports PyG's lazily would break.
-import torch_geometric.loader  # noqa: F401
-
 from ..models import ForceField, build_model
 from .ema import ExponentialMovingAverage
 from .losses import EnergyForceLoss

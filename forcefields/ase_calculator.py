@@ -15,8 +15,6 @@ exactly the order, of a freshly built list: results are bit-identical.
 from __future__ import annotations
 
 import copy
-import sys
-import types
 from types import SimpleNamespace
 from typing import Any
 
@@ -151,18 +149,3 @@ def calculator(
     skin : Å, neighbour-list skin (see the module docstring)
     """
     return ForceFieldCalculator(model, device=device, dtype=dtype, skin=skin)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``forcefields.calculator(...)`` work even after ``import forcefields.calculator``.
-
-    The public function and this module share the name ``calculator``; importing
-    the module makes it the package attribute, so the module itself must answer
-    the call.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ForceFieldCalculator:
-        return calculator(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
