@@ -155,7 +155,10 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     import logging
 
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    import lightning  # noqa: F401  (its loggers exist once it is imported)
+
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     from rich.console import Console
 
     console = Console()

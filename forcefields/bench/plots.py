@@ -54,7 +54,7 @@ def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
     ours = sorted({(r["model"], r["compile"]) for r in ok(recs) if r["source"] != "peer"})
     cmap = plt.get_cmap("tab10")
     colour = {key: cmap(i % 10) for i, key in enumerate(ours)}
-    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.4 * len(families), 4.6), squeeze=False, sharey=True)
     for ax, fam in zip(axes[0], families):
         for regime, style in (("large", "-"), ("batch", ":")):
             for (model, compiled, source), (x, y) in sorted(_series(recs, regime, "atoms_per_s").items()):
@@ -70,7 +70,7 @@ def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
         ax.set_title(fam)
         ax.set_xlabel("atoms per call")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=5.5, ncol=2, loc="lower center")
     axes[0][0].set_ylabel("throughput (atoms/s)")
     fig.suptitle(f"Energy+forces throughput, {dev.label}", fontsize=10)
     fig.tight_layout()

@@ -117,7 +117,11 @@ def _speed_sections(dev: DeviceResults) -> list[str]:
         out += ["### Points not measured", "", _table(["model", "compile", "regime", "status", "reason"], rows), ""]
     if peers:
         out += ["Ratios are the peer's median time over ours for the same structures in the same run "
-                "(> 1: ours is faster); they are never taken across runs.", ""]
+                "(> 1: ours is faster); they are never taken across runs. Peer models are untrained, "
+                "built to the width and angular order in their names (`mace-32x2`: 32 channels, max_L 2). "
+                "Every call includes its own graph construction, as each package's ASE calculator does it "
+                "(ours: torch-cluster radius graph; MACE: matscipy neighbour list and one AtomicData per "
+                "molecule in Python; NequIP: its neighbour-list transform per structure).", ""]
     return out
 
 

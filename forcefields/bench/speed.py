@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..data.neighbors import radius_graph
 from .machine import machine_info, resolve_device
 from .memory import PeakMemory
 from .resolve import as_dtype, expand_model_names, maybe_compile, resolve_model
@@ -121,9 +122,17 @@ def _split(text: str | list | tuple | None) -> list[str]:
 
 
 def _error_line(err: BaseException) -> str:
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(err).__name__}: {first}"[:300]
+    """One line: the error's type and first line, and its root cause's when it has one."""
+
+    def line(e: BaseException) -> str:
+        text = str(e).strip()
+        return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".strip()
+
+    root = err
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    out = line(err) + (f" (caused by {line(root)})" if root is not err else "")
+    return out[:400]
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -191,8 +200,6 @@ def _record(base: dict, p: _Point, *, status: str = "ok", reason: str | None = N
 
 
 def _count_edges(batch, cutoff: float) -> int:
-    from forcefields.data.neighbors import radius_graph
-
     return int(radius_graph(batch.pos, cutoff, batch.batch).shape[1])
 
 
@@ -210,6 +217,7 @@ def bench_model(
     dtype = as_dtype(s.dtype)
     model, info = resolve_model(name, dtype=dtype, device=device, seed=s.seed, overrides=s.overrides)
     fn = maybe_compile(model, compiled)
+    cutoff = float(model.cutoff)
     base = dict(base, model=name, family=info["family"], source=info["source"], params=info["params"],
                 compile=compiled, compile_status="ok" if compiled else "off")
     records: list[dict] = []
@@ -232,11 +240,14 @@ def bench_model(
         batch = to_batch(p.structures, device=device, dtype=dtype)
 
         def call(batch=batch):
+            # The neighbour list is built here, eagerly, in both compile modes:
+            # compilation covers the network, not torch-cluster's custom op.
+            batch.edge_index = radius_graph(batch.pos, cutoff, batch.batch)
             out = fn(batch)
             return out["energy"].detach().cpu(), out["forces"].detach().cpu()
 
         try:
-            n_edges = _count_edges(batch, model.cutoff) if hasattr(model, "cutoff") else None
+            n_edges = _count_edges(batch, cutoff)
             with PeakMemory(device) as peak:
                 timing = measure(
                     call, device, warmup=s.warmup, repeats=s.repeats, min_repeats=s.min_repeats,

@@ -12,11 +12,13 @@ at zero. One layer:
 with ``u_ij = r_ij / d_ij`` and ``N`` the average neighbour count (``W_m`` is
 applied after the sum, which is the same thing and saves an ``H x H`` product
 per edge). Everything on an edge carries the envelope, so energies and forces
-are smooth as atoms cross the cutoff. Scalars see
-only distances and inner products, and vectors are built from relative
-positions with scalar weights, so the energy is invariant under rotations,
-reflections and translations and the forces are equivariant. Positions are
-never updated: the network is a potential, not a coordinate refiner.
+are smooth as atoms cross the cutoff.
+
+Scalars see only distances and inner products, and vectors are built from
+relative positions with scalar weights (no cross products), so the energy is
+invariant under rotations, reflections and translations and the forces are
+equivariant. Positions are never updated: the network is a potential, not a
+coordinate refiner.
 """
 
 from __future__ import annotations
