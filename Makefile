@@ -29,7 +29,7 @@ test: install
 	$(PY) -m pytest -q --timeout 600 tests; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
 
 bench: install
-	$(VENV)/bin/forcefields bench speed --models all --device cpu
+	$(VENV)/bin/forcefields bench speed --config benchmarks/configs/cpu.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

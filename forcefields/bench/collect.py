@@ -58,13 +58,14 @@ def collect(results: str | Path) -> list[DeviceResults]:
     return out
 
 
-def peer_ratio(record: dict, records: list[dict], peer_model: str) -> float | None:
-    """Peer time / our time for the same point of the same run (>1: ours is faster).
+def peer_ratio(record: dict, records: list[dict], peer_model: str, allow_peer: bool = False) -> float | None:
+    """Peer time / the record's time for the same point of the same run (>1: the record is faster).
 
     Only a peer record of the same ``run_id``, compile mode, dtype and point
-    counts: ratios are never taken across runs.
+    counts: ratios are never taken across runs. ``record`` is one of our
+    models unless ``allow_peer`` (to compare two peers).
     """
-    if record["status"] != "ok" or record["source"] == "peer":
+    if record["status"] != "ok" or (record["source"] == "peer" and not allow_peer):
         return None
     for r in records:
         if (

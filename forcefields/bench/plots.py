@@ -54,26 +54,38 @@ def plot_throughput(dev: DeviceResults, path: Path) -> Path | None:
     ours = sorted({(r["model"], r["compile"]) for r in ok(recs) if r["source"] != "peer"})
     cmap = plt.get_cmap("tab10")
     colour = {key: cmap(i % 10) for i, key in enumerate(ours)}
-    fig, axes = plt.subplots(1, len(families), figsize=(4.4 * len(families), 4.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(families), figsize=(4.4 * len(families), 4.4), squeeze=False, sharey=True)
+    peer_handles: dict[str, object] = {}
     for ax, fam in zip(axes[0], families):
+        own = []
         for regime, style in (("large", "-"), ("batch", ":")):
             for (model, compiled, source), (x, y) in sorted(_series(recs, regime, "atoms_per_s").items()):
                 famrec = next(r for r in recs if r["model"] == model)["family"]
+                label = f"{_label(model, compiled)} [{regime}]"
                 if source == "peer":
-                    ax.plot(x, y, "--" if regime == "large" else ":", marker=".", color=_peer_color(model, recs),
-                            label=f"{_label(model, compiled)} [{regime}]")
+                    (h,) = ax.plot(x, y, "--" if regime == "large" else ":", marker=".", color=_peer_color(model, recs),
+                                   label=label)
+                    peer_handles.setdefault(label, h)
                 elif famrec == fam:
-                    ax.plot(x, y, style, marker="o" if regime == "large" else "s", ms=3,
-                            color=colour[(model, compiled)], label=f"{_label(model, compiled)} [{regime}]")
+                    (h,) = ax.plot(x, y, style, marker="o" if regime == "large" else "s", ms=3,
+                                   color=colour[(model, compiled)], label=label)
+                    own.append(h)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(fam)
         ax.set_xlabel("atoms per call")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=5.5, ncol=2, loc="lower center")
+        if own:
+            ax.legend(handles=own, fontsize=6, loc="best")
     axes[0][0].set_ylabel("throughput (atoms/s)")
-    fig.suptitle(f"Energy+forces throughput, {dev.label}", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"Energy+forces throughput, {dev.label} (solid/dashed: one water droplet; dotted: batch of aspirins)",
+                 fontsize=9)
+    if peer_handles:
+        fig.legend(list(peer_handles.values()), list(peer_handles), loc="lower center", fontsize=6,
+                   ncol=min(4, len(peer_handles)), title="peers (same structures, same run)", title_fontsize=7)
+        fig.tight_layout(rect=(0, 0.06 + 0.035 * ((len(peer_handles) + 3) // 4), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -219,9 +219,11 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
             batch = max(ok([r for r in recs if r["model"] == p], regime="batch"), key=lambda r: r["atoms_per_s"], default=None)
             large = max(ok([r for r in recs if r["model"] == p and not r["compile"]], regime="large"), key=lambda r: r["n_atoms"], default=None)
+            x = peer_ratio(md_r, recs, peers[0], allow_peer=True) if md_r else None
             rows.append([f"{p} (peer)", _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
-                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"] + (["1×"] if peers else []))
+                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–",
+                         "–" if x is None else f"{x:.2f}×"])
         if rows:
             header = ["model", "aspirin MD step (ms)", "best batched atoms/s", "µs/atom (largest droplet)"]
             if peers:

@@ -101,3 +101,34 @@ def test_checkpoint_without_training_data_is_a_failed_record(tmp_path):
 def test_unknown_pretrained_name(tmp_path):
     with pytest.raises(KeyError, match="unknown pretrained model 'nope.x'"):
         run_accuracy(AccuracySettings(models="nope.x", root=str(tmp_path), out=str(tmp_path), progress=False))
+
+
+@pytest.mark.shared_data
+def test_accuracy_on_the_real_rmd17_test_split(shared_data, tmp_path):
+    """A checkpoint saying rmd17:aspirin / rmd17:1 is scored on the 1000 frames of test_01."""
+    import forcefields
+    from forcefields.bench.systems import to_batch
+    from ase import Atoms
+
+    model = forcefields.create_model("mpnn-xs", seed=0, **TINY_OVERRIDES)
+    folder = forcefields.save(model, tmp_path / "mpnn-xs.rmd17-aspirin", name="mpnn-xs.rmd17-aspirin",
+                              training={"data": ["rmd17:aspirin"], "split": "rmd17:1"})
+    result = run_accuracy(AccuracySettings(models=[str(folder)], root=str(shared_data / "rmd17"),
+                                           out=str(tmp_path / "r"), batch_size=100, progress=False))
+    (rec,) = result["records"]
+    assert rec["status"] == "ok" and rec["n_frames"] == 1000 and rec["dataset"] == "rmd17:aspirin"
+
+    # Independent reference straight from the npz file (kcal/mol -> eV).
+    kcal = 0.0433641
+    with np.load(shared_data / "rmd17" / "rmd17_aspirin_test_01.npz") as d:
+        z, pos, energy, forces = d["nuclear_charges"], d["coords"], d["energies"] * kcal, d["forces"] * kcal
+    model = forcefields.load(folder)
+    e_err, f_err = [], []
+    for lo in range(0, len(pos), 250):
+        batch = to_batch([Atoms(numbers=z, positions=p) for p in pos[lo:lo + 250]])
+        out = model(batch)
+        e_err.append(out["energy"].detach().double().numpy() - energy[lo:lo + 250])
+        f_err.append(out["forces"].detach().double().numpy().reshape(-1, len(z), 3) - forces[lo:lo + 250])
+    e_err, f_err = np.concatenate(e_err), np.concatenate(f_err)
+    assert rec["energy_mae_mev"] == pytest.approx(1e3 * np.abs(e_err).mean(), rel=1e-5)
+    assert rec["force_mae_mev_a"] == pytest.approx(1e3 * np.abs(f_err).mean(), rel=1e-3)
