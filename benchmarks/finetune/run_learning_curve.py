@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a minute-long smoke run (tiny budgets), not for results")
+    p.add_argument("--replot", action="store_true", help="only redraw the PNG from the JSON in --out")
     return p.parse_args(argv)
 
 
@@ -136,8 +137,15 @@ def plot(results: dict, path: Path) -> None:
         zero = rows[0]["finetuned"]["zero_shot_forces_mae"]
         if zero:
             ax.axhline(zero, color=color, ls=":", lw=1, label=f"{family} parent, zero-shot")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(results["sizes"])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_yticks([t for t in (50, 100, 150, 200, 300, 500, 700, 1000, 1500) if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]])
     ax.set_xlabel(f"training frames of {results['holdout']} (N)")
     ax.set_ylabel("test force MAE (meV/Å)")
     ax.set_title(f"rMD17 {results['holdout']} held out of pretraining", fontsize=10)
@@ -149,6 +157,10 @@ def plot(results: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.replot:
+        out = Path(args.out)
+        plot(json.loads((out / "learning_curve.json").read_text(encoding="utf-8")), out / "learning_curve.png")
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
