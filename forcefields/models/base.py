@@ -142,6 +142,31 @@ class ForceField(nn.Module):
         """Trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def finetune_parts(self) -> dict[str, list[str]]:
+        """Module name prefixes of the input stage, the interaction blocks and the readout.
+
+        Fine-tuning (:mod:`forcefields.training.freeze`) freezes the input
+        stage and the first ``k`` blocks, and may give the backbone a lower
+        learning rate than the readout. A parameter belongs to a prefix when
+        its name equals it or starts with ``prefix + "."``; every parameter
+        must belong to exactly one prefix.
+
+        Returns
+        -------
+        dict with
+            ``"input"`` : list of str, modules before the first block
+            ``"blocks"`` : list of str, one prefix per interaction block, in order
+            ``"readout"`` : list of str, everything after the last block
+
+        Raises
+        ------
+        NotImplementedError : the family does not say how it splits
+        """
+        raise NotImplementedError(
+            f"the {self.family!r} family does not define finetune_parts(), so its parameters cannot be "
+            "split into input stage, blocks and readout for fine-tuning; implement finetune_parts() on it."
+        )
+
     def element_index(self, z: torch.Tensor) -> torch.Tensor:
         """Map atomic numbers (n,) to rows of the element table, refusing unknown ones."""
         if z.numel() and (int(z.min()) < 0 or int(z.max()) > 118):

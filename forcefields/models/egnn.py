@@ -155,6 +155,14 @@ class EGNN(ForceField):
         self.readout = MLP([hidden, max(hidden // 2, 1), 1])
         self.vector_weights = None if self.conservative else MLP([hidden, hidden, c])
 
+    def finetune_parts(self) -> dict[str, list[str]]:
+        """Input stage, interaction blocks and readout (see :meth:`ForceField.finetune_parts`)."""
+        return {
+            "input": ["embedding", "radial"],
+            "blocks": [f"blocks.{k}" for k in range(len(self.blocks))],
+            "readout": ["readout", "vector_weights"],
+        }
+
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
         src, dst = edge_index[0], edge_index[1]
         dist = torch.linalg.vector_norm(edge_vec, dim=-1)

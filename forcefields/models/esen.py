@@ -178,6 +178,14 @@ class ESEN(ForceField):
         self.energy_head = MLP([c, c, 1])
         self.force_head = None if self.conservative else nn.Linear(c, 1, bias=False)
 
+    def finetune_parts(self) -> dict[str, list[str]]:
+        """Input stage, interaction blocks and readout (see :meth:`ForceField.finetune_parts`)."""
+        return {
+            "input": ["embedding", "edge_species", "basis", "envelope", "degree_embedding"],
+            "blocks": [f"blocks.{k}" for k in range(len(self.blocks))],
+            "readout": ["final_norm", "energy_head", "force_head"],
+        }
+
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
         src, dst = edge_index[0], edge_index[1]
         dist = torch.linalg.vector_norm(edge_vec, dim=-1)

@@ -29,10 +29,6 @@ def before_after_table(rows: list[tuple[str, dict[str, float] | None]], title: s
     return table
 
 
-def _article(words: str) -> str:
-    return ("An " if words[:1].lower() in "aeiou" else "A ") + words
-
-
 def _atoms_of(frames, indices: np.ndarray, limit: int = 5) -> list:
     """Labelled ase.Atoms of some frames (for reference.extxyz)."""
     from ase import Atoms
@@ -61,7 +57,7 @@ def save_finetuned(
     words, and up to five evaluation frames become ``reference.extxyz``.
     """
     from ..zoo import save
-    from ..zoo.card import FAMILY_WORDS, CardInfo
+    from ..zoo.card import FAMILY_WORDS, CardInfo, with_article
 
     label = metrics["data"]
     fingerprint = data_fingerprint([p for f in framesets for p in f.paths])
@@ -127,7 +123,7 @@ def save_finetuned(
     ] + ([f"\nFine-tuned with:\n\n```bash\n{command}\n```"] if command else []))
     card = CardInfo(
         description=(
-            f"{_article(FAMILY_WORDS.get(model.family, model.family))} fine-tuned from `{parent_record['name']}` on "
+            f"{with_article(FAMILY_WORDS.get(model.family, model.family))} fine-tuned from `{parent_record['name']}` on "
             f"{label} ({frames['train']} training frames), predicting total energies (eV) and forces (eV/Å)."
         ),
         tags=["fine-tuned"],

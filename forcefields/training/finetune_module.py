@@ -19,8 +19,6 @@ import torch
 from ..models import ForceField
 from .freeze import parameter_groups
 from .module import MONITOR, ForceFieldModule
-from .optim import build_optimizer
-from .schedules import lightning_schedulers
 
 __all__ = ["FinetuneModule", "KeepBestWeights", "weights_into", "check_trainer"]
 
@@ -42,21 +40,9 @@ class FinetuneModule(ForceFieldModule):
         self.no_decay = sorted(no_decay)
         parameter_groups(model, 1.0, self.backbone_lr_factor, set(self.no_decay))  # fail early on a bad setting
 
-    def configure_optimizers(self):
-        hp = self.hparams
-        groups = parameter_groups(self.model, hp.lr, self.backbone_lr_factor, set(self.no_decay))
-        optimizer = build_optimizer(
-            hp.optimizer, groups, lr=hp.lr, weight_decay=hp.weight_decay,
-            betas=tuple(hp.betas), warmup_steps=hp.warmup_steps,
-        )
-        if hp.optimizer == "schedulefree":
-            return optimizer
-        total = int(self.trainer.estimated_stepping_batches) if hp.schedule == "cosine" else 0
-        schedulers = lightning_schedulers(
-            optimizer, hp.schedule, warmup_steps=hp.warmup_steps, total_steps=total, monitor=MONITOR,
-            lr=hp.lr, min_lr=hp.min_lr, plateau_factor=hp.plateau_factor, plateau_patience=hp.plateau_patience,
-        )
-        return ([optimizer], schedulers) if schedulers else optimizer
+    def optimizer_parameter_groups(self) -> list[dict[str, Any]]:
+        """Readout at ``lr``, the trainable backbone at ``lr * backbone_lr_factor`` (see :func:`.freeze.parameter_groups`)."""
+        return parameter_groups(self.model, self.hparams.lr, self.backbone_lr_factor, set(self.no_decay))
 
 
 class KeepBestWeights(L.Callback):

@@ -2,24 +2,10 @@
 
 Fine-tuning freezes a prefix of the network (the input stage and the first
 ``k`` interaction blocks, or the whole backbone) and trains the rest, often
-with a lower learning rate for the backbone than for the readout. The three
-families name their modules differently, so the split is a table of
-top-level module names per family:
-
-=========  ======================================================  ==========  ==========================================
-family     input stage                                             blocks      readout
-=========  ======================================================  ==========  ==========================================
-mpnn       embedding, radial                                       blocks.<k>  readout, vector_head
-egnn       embedding, radial                                       blocks.<k>  readout, vector_weights
-esen       embedding, edge_species, basis, envelope,               blocks.<k>  final_norm, energy_head, force_head
-           degree_embedding
-=========  ======================================================  ==========  ==========================================
-
-"Readout" is everything after the last interaction block. A family not in
-the table may define ``finetune_parts()`` returning the same kind of mapping
-(``{"input": (...), "blocks": "blocks", "readout": (...)}``); otherwise a
-generic rule applies (``blocks`` is the block list, modules whose name holds
-"readout" or "head" are the readout, the rest the input stage).
+with a lower learning rate for the backbone than for the readout. Each
+family says which of its modules are which in
+:meth:`~forcefields.models.ForceField.finetune_parts`; "readout" is
+everything after the last interaction block.
 """
 
 from __future__ import annotations
@@ -29,8 +15,6 @@ from typing import Any
 from torch import nn
 
 __all__ = [
-    "FAMILY_PARTS",
-    "parts_of",
     "parameter_parts",
     "num_blocks",
     "parse_freeze",
@@ -40,38 +24,14 @@ __all__ = [
     "count_parameters",
 ]
 
-FAMILY_PARTS: dict[str, dict[str, Any]] = {
-    "mpnn": {"input": ("embedding", "radial"), "blocks": "blocks", "readout": ("readout", "vector_head")},
-    "egnn": {"input": ("embedding", "radial"), "blocks": "blocks", "readout": ("readout", "vector_weights")},
-    "esen": {
-        "input": ("embedding", "edge_species", "basis", "envelope", "degree_embedding"),
-        "blocks": "blocks",
-        "readout": ("final_norm", "energy_head", "force_head"),
-    },
-}
 
-
-def parts_of(model: nn.Module) -> dict[str, Any]:
-    """The ``{"input", "blocks", "readout"}`` module names of ``model``'s family."""
-    hook = getattr(model, "finetune_parts", None)
-    if callable(hook):
-        return dict(hook())
-    family = getattr(model, "family", None)
-    if family in FAMILY_PARTS:
-        return FAMILY_PARTS[family]
-    names = [name for name, _ in model.named_children()]
-    readout = tuple(n for n in names if "readout" in n or "head" in n)
-    return {
-        "input": tuple(n for n in names if n != "blocks" and n not in readout),
-        "blocks": "blocks",
-        "readout": readout,
-    }
+def _owns(prefix: str, name: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
 
 
 def num_blocks(model: nn.Module) -> int:
-    """Number of interaction blocks (0 when the model has no block list)."""
-    blocks = getattr(model, parts_of(model)["blocks"], None)
-    return len(blocks) if isinstance(blocks, (nn.ModuleList, nn.Sequential)) else 0
+    """Number of interaction blocks."""
+    return len(model.finetune_parts()["blocks"])
 
 
 def parameter_parts(model: nn.Module) -> dict[str, str]:
@@ -79,25 +39,24 @@ def parameter_parts(model: nn.Module) -> dict[str, str]:
 
     Raises
     ------
-    ValueError : a parameter belongs to no part (the family table is out of date)
+    ValueError : a parameter belongs to no part, or to several (the family's
+        ``finetune_parts()`` is out of date)
     """
-    parts = parts_of(model)
-    blocks = parts["blocks"]
+    parts = model.finetune_parts()
+    prefixes = [(p, "input") for p in parts["input"]]
+    prefixes += [(p, f"block{k}") for k, p in enumerate(parts["blocks"])]
+    prefixes += [(p, "readout") for p in parts["readout"]]
     out: dict[str, str] = {}
     for name, _ in model.named_parameters():
-        top, _, rest = name.partition(".")
-        if top == blocks:
-            out[name] = f"block{int(rest.split('.', 1)[0])}"
-        elif top in parts["readout"]:
-            out[name] = "readout"
-        elif top in parts["input"]:
-            out[name] = "input"
-        else:
+        owners = [part for prefix, part in prefixes if _owns(prefix, name)]
+        if len(owners) != 1:
+            family = getattr(model, "family", type(model).__name__)
+            where = "no part" if not owners else f"several parts ({', '.join(owners)})"
             raise ValueError(
-                f"parameter {name!r} of the {getattr(model, 'family', type(model).__name__)} model is in "
-                "no part of forcefields.training.freeze.FAMILY_PARTS; add its module there (or define "
-                "finetune_parts() on the model) before freezing."
+                f"parameter {name!r} of the {family} model is in {where} of its finetune_parts(); "
+                "fix that method so each module is named exactly once before freezing."
             )
+        out[name] = owners[0]
     return out
 
 

@@ -312,11 +312,22 @@ class ForceFieldModule(L.LightningModule):
             self.ema.load_state_dict(checkpoint["ema"])
 
     # ------------------------------------------------------------ optimiser
+    def optimizer_parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups; override to give parts of the network their own settings.
+
+        Returns
+        -------
+        list of dicts for ``torch.optim`` (``params`` and optionally ``lr``,
+        ``weight_decay``, ...); here one group holding every parameter of the
+        model that requires gradients, at the module's ``lr`` and ``weight_decay``.
+        """
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
+
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = build_optimizer(
             hp.optimizer,
-            self.model.parameters(),
+            self.optimizer_parameter_groups(),
             lr=hp.lr,
             weight_decay=hp.weight_decay,
             betas=tuple(hp.betas),

@@ -15,13 +15,19 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CardInfo", "render_card", "read_card", "card_num_parameters", "metric_unit"]
+__all__ = ["CardInfo", "render_card", "read_card", "card_num_parameters", "metric_unit", "with_article"]
 
 FAMILY_WORDS = {
     "mpnn": "unconstrained message-passing network (MPNN: translation invariance only)",
     "egnn": "multi-channel E(3)-equivariant graph network (MC-EGNN, Cartesian vectors)",
     "esen": "eSEN network (spherical-tensor features, SO(2) edge convolutions)",
 }
+
+
+def with_article(words: str) -> str:
+    """``words`` after "A " or "An " (chosen by their first letter), to open a sentence."""
+    return ("An " if words[:1].lower() in ("a", "e", "i", "o", "u") else "A ") + words
+
 
 CITATION = """@article{ngo2025scaling,
   title   = {Scaling Laws and Symmetry, Evidence from Neural Force Fields},
@@ -153,7 +159,7 @@ def render_card(config: dict[str, Any], info: CardInfo) -> str:
     force_mode = config.get("force_mode", "conservative")
     forces = "conservative, F = −∂E/∂r by autograd" if force_mode == "conservative" else "direct (a vector head; not the exact gradient of the energy)"
     description = info.description or (
-        f"A {FAMILY_WORDS.get(family, family + ' model')} trained"
+        f"{with_article(FAMILY_WORDS.get(family, family + ' model'))} trained"
         + (f" on {tag}" if tag else "")
         + ", predicting total energies (eV) and atomic forces (eV/Å) of molecules."
     )
