@@ -1,6 +1,6 @@
 """How far from rotation-equivariant is a trained model, measured on real frames.
 
-    python benchmarks/symmetry/rotation_error.py runs/mpnn-xs.sym0/model runs/mpnn-xs.sym5/model \
+    python benchmarks/symmetry/rotation_error.py mpnn-s.rmd17-aspirin mpnn-s.rmd17-aspirin-symloss egnn-s.rmd17-aspirin esen-l2-xs.rmd17-aspirin \
         --data rmd17:aspirin --root ../shared/data/rmd17 --frames 200 --rotations 8 \
         --out benchmarks/symmetry/results.json
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec, r in results.items():
         table.add_row(spec, r["family"], f"{r['energy_rotation_mae_meV']:.3g}",
                       f"{r['force_rotation_mae_meV_per_A']:.3g}", f"{r['force_mae_meV_per_A']:.1f}")
-    Console().print(table)
+    Console(width=140).print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
