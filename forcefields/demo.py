@@ -107,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from rich.console import Console
+    from .console import make_console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     name = args.model or pick_model("aspirin")
     if name is None:
         console.print(

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from forcefields import save
+    from forcefields.zoo.card import with_article
     from forcefields.training import load_exported
 
     exported = json.loads((args.run / "model" / "config.json").read_text())
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     spe = metrics_run.get("seconds_per_epoch")
     card = {
         "description": (
-            f"A `{recipe['model']}` potential ({model.family} family, {model.num_parameters():,} parameters) "
+            f"{with_article(recipe['model'])} potential ({model.family} family, {model.num_parameters():,} parameters) "
             f"trained on revised MD17 ({data}) at the PBE/def2-SVP level. Energies in eV, forces in eV/Å."
         ),
         "datasets": ["rmd17"],

@@ -190,9 +190,9 @@ def _print_summary(info: dict, console) -> None:
 
 
 def _info(args) -> int:
-    from rich.console import Console
+    from ..console import make_console
 
-    console = Console()
+    console = make_console()
     for text in args.sources:
         info = summarize(_spec(text, args), root=args.root, cutoff=args.cutoff, max_frames=args.max_frames)
         _print_summary(info, console)
@@ -200,12 +200,12 @@ def _info(args) -> int:
 
 
 def _download(args) -> int:
-    from rich.console import Console
+    from ..console import make_console
 
     from ..data.sources import parse_source, prepare_source
     from ..data import md17, rmd17
 
-    console = Console()
+    console = make_console()
     for text in args.sources:
         src = parse_source(text, args.root)
         if src.kind == "file":

@@ -58,6 +58,7 @@ def variant_rows(family: str | None = None) -> list[dict[str, Any]]:
 
 def _run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from ..console import make_console
     from rich.table import Table
 
     rows = variant_rows(args.family)
@@ -84,7 +85,7 @@ def _run_list(args: argparse.Namespace) -> int:
             str(r["layers"]),
             f"{r['lr']:.2e}",
         )
-    console = Console()
+    console = make_console()
     if not console.is_terminal and console.width < 120:
         console = Console(width=120)  # pipes and files: never crop a column
     console.print(table)

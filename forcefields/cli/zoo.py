@@ -37,13 +37,13 @@ def _metric(metrics: dict, key: str) -> str:
 
 
 def _pretrained(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from ..console import make_console
     from rich.table import Table
 
     from ..zoo import list_pretrained
 
     entries = list_pretrained()
-    console = Console()
+    console = make_console()
     if not entries:
         console.print("No pretrained models are shipped or cached yet (checkpoints/index.json is empty).")
         return 0
@@ -65,14 +65,14 @@ def _pretrained(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from ..console import make_console
     from rich.markdown import Markdown
 
     from ..zoo import pretrained_info
     from ..zoo.card import metric_unit
 
     info = pretrained_info(args.name, download=args.download)
-    console = Console()
+    console = make_console()
     e = info.entry
     console.print(f"[bold]{info.name}[/bold]  {e.family} · {e.num_parameters:,} parameters · "
                   f"cutoff {e.cutoff} Å · {e.dtype} · {e.size_bytes / 1e6:.2f} MB · {e.source}")

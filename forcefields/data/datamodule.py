@@ -181,9 +181,9 @@ class MolecularDataModule(L.LightningDataModule):
         line = f"{label}: {sizes} of {total} frames{skipped}; cutoff {self.cutoff} Å, {dtype_name(self.dtype)}; {cache}"
         log.info("%s (%s)", line, path)
         if self.verbose:
-            from rich.console import Console
+            from ..console import make_console
 
-            Console(stderr=True, highlight=False).print(f"[bold]forcefields[/bold] {line}")
+            make_console(stderr=True, highlight=False).print(f"[bold]forcefields[/bold] {line}")
 
     # ------------------------------------------------------------ datasets and loaders
     def _dataset(self, name: str):

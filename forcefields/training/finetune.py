@@ -413,13 +413,13 @@ def finetune(
     }
     show = verbose if print_table is None else print_table
     if show:
-        from rich.console import Console
+        from ..console import make_console
 
         rows = [(f"parent {parent_name}" + (" (cannot read the new elements)" if unseen else ""), before)]
         if refit_errors is not None:
             rows.append((f"parent, E0 {reference_energies_mode}" + (" + new elements" if unseen else ""), refit_errors))
         rows.append(("fine-tuned", after))
-        Console().print(before_after_table(rows, f"errors on {split_words}"))
+        make_console().print(before_after_table(rows, f"errors on {split_words}"))
 
     tag_name = name or f"{variant}.{_slug(label)}-ft"
     path = None

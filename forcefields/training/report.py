@@ -38,6 +38,6 @@ def summary_table(results: dict[str, Any]):
 
 
 def print_summary(results: dict[str, Any]) -> None:
-    from rich.console import Console
+    from ..console import make_console
 
-    Console().print(summary_table(results))
+    make_console().print(summary_table(results))
