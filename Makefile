@@ -5,8 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # torch first, pinned to the release the CPU machines carry; torch-cluster then
 # builds against it (no wheel exists for every torch, so pip compiles it once,
-# about 10 minutes on 2 cores, and reuses the cached wheel afterwards). ninja
-# on PATH lets torch's extension builder compile its files in parallel.
+# about 10 minutes on 2 cores, and reuses the cached wheel afterwards).
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install demo test bench clean
@@ -17,8 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q ninja
-	PATH="$(abspath $(VENV))/bin:$$PATH" MAX_JOBS=$$(nproc) $(PIP) install -q --no-build-isolation "torch-cluster>=1.6"
+	$(PIP) install -q --no-build-isolation "torch-cluster>=1.6"
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
