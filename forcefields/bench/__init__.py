@@ -13,7 +13,8 @@ models in their own environment), ``schema`` and ``store`` (result files),
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
+
 
 _EXPORTS = {
     "SpeedSettings": "speed",
@@ -36,13 +37,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'forcefields.bench' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,7 +6,8 @@ only when one of their names is used.
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
+
 
 _EXPORTS = {
     "MolecularDataModule": "datamodule",
@@ -39,13 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

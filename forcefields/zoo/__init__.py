@@ -12,7 +12,8 @@ on. See :mod:`forcefields.zoo.resolve` for where a name is looked up and
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +56,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def load(
