@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{recipe.get('optimizer')} lr {recipe.get('lr')}, batch {recipe.get('batch_size')}, "
             f"{recipe.get('loss')} loss (energy weight {recipe.get('energy_weight')}, forces weight "
             f"{recipe.get('forces_weight')}), EMA {recipe.get('ema_decay')}, {recipe.get('schedule')} schedule, "
-            f"{epochs} epochs in a wall-clock budget of {recipe.get('max_time')} on 2 shared CPU cores "
-            f"(one thread, {spe:.1f} s per epoch). Command: `{train_cmd}`."
+            f"{epochs} epochs in a wall-clock budget of {recipe.get('max_time')} on 2 CPU cores "
+            f"({spe:.1f} s per epoch). Command: `{train_cmd}`."
         ),
         "reproduce": metrics["command"],
         "intended_use": (
