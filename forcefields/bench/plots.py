@@ -110,11 +110,16 @@ def plot_memory(dev: DeviceResults, path: Path) -> Path | None:
     ax.set_xlabel("atoms (water droplet)")
     ax.set_ylabel("peak memory above baseline (MiB)")
     ax.set_title(f"Memory, {dev.label} ({', '.join(methods)})", fontsize=9)
+    return _save(fig, ax, path)
+
+
+def _save(fig, ax, path: Path) -> Path:
+    """Grid, legend, tight layout, write the PNG and free the figure."""
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _plt().close(fig)
     return path
 
 
@@ -164,9 +169,4 @@ def plot_pareto(dev: DeviceResults, path: Path) -> Path | None:
     ax.set_xlabel("MD step latency (ms, energy+forces, compile off)")
     ax.set_ylabel("force MAE (meV/Å, test split)")
     ax.set_title(f"Accuracy against speed, {dev.label}", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)

@@ -58,6 +58,9 @@ _LAZY = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
+# save() is the format module's writer itself, not a wrapper that repeats its signature.
+from .format import save_checkpoint as save  # noqa: E402
+
 
 def load(
     name_or_path: str | os.PathLike,
@@ -84,26 +87,6 @@ def load(
         folder, device=device, dtype=dtype,
         expected_files=entry.expected_files if entry else None,
         expected_what=f"the index entry of {entry.name}" if entry else "the index",
-    )
-
-
-def save(
-    model: torch.nn.Module,
-    path: str | os.PathLike,
-    *,
-    name: str | None = None,
-    card: Any = None,
-    metrics: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
-    statistics: Any = None,
-    reference: Any = None,
-) -> Path:
-    """Write a checkpoint folder; see :func:`forcefields.zoo.format.save_checkpoint`."""
-    from .format import save_checkpoint
-
-    return save_checkpoint(
-        model, path, name=name, card=card, metrics=metrics, training=training,
-        statistics=statistics, reference=reference,
     )
 
 
