@@ -52,10 +52,23 @@ class EGNNConfig(ForceFieldConfig):
         Vector channels per atom, C (the presets use hidden // 8).
     envelope_exponent : int
         Smoothness ``p`` of the polynomial cutoff envelope.
+    radial_filter : bool
+        Multiply each message by a learned function of the distance, an MLP of
+        the radial basis (as SchNet's and PaiNN's filters), rather than only
+        adding the basis inside the message's nonlinearity.
+    vector_products : bool
+        Give the scalar update the C invariants ``<U V_i, W V_i>`` of two
+        channel mixings of the atom's vectors (as PaiNN's update), which
+        couple the directions gathered from different neighbours.
+
+    The two switches default to off so that checkpoints written before they
+    existed load unchanged; the registered variants turn them on.
     """
 
     num_vectors: int = 8
     envelope_exponent: int = 6
+    radial_filter: bool = False
+    vector_products: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -74,9 +87,17 @@ class EquivariantBlock(nn.Module):
     hidden : int, scalar width H
     num_vectors : int, vector channels C
     num_rbf : int, radial basis size R
+    radial_filter, vector_products : bool, see :class:`EGNNConfig`
     """
 
-    def __init__(self, hidden: int, num_vectors: int, num_rbf: int):
+    def __init__(
+        self,
+        hidden: int,
+        num_vectors: int,
+        num_rbf: int,
+        radial_filter: bool = False,
+        vector_products: bool = False,
+    ):
         super().__init__()
         c = num_vectors
         self.sender = nn.Linear(hidden, hidden, bias=False)
@@ -87,7 +108,9 @@ class EquivariantBlock(nn.Module):
         self.gates = nn.Linear(hidden, 2 * c, bias=False)
         # Mixing acts on the channel index only, so it commutes with rotations.
         self.mix = nn.Parameter(torch.eye(c) + 0.1 * torch.randn(c, c) / c**0.5)
-        self.update = MLP([2 * hidden + c, hidden, hidden])
+        self.filter = MLP([num_rbf, hidden, hidden]) if radial_filter else None
+        self.products = nn.Linear(c, 2 * c, bias=False) if vector_products else None
+        self.update = MLP([2 * hidden + (2 if vector_products else 1) * c, hidden, hidden])
 
     def forward(self, h, vec, rbf, unit, envelope, envelope_sum, src, dst, norm):
         """
@@ -117,6 +140,8 @@ class EquivariantBlock(nn.Module):
             + self.edge(torch.cat([rbf, invariants], -1))
         )
         weighted = F.silu(pre) * envelope.unsqueeze(-1)
+        if self.filter is not None:
+            weighted = weighted * self.filter(rbf)
         # gates and message output are linear in the enveloped activations;
         # the message output is applied after the sum (see the mpnn block).
         a, b = self.gates(weighted).chunk(2, dim=-1)
@@ -125,8 +150,12 @@ class EquivariantBlock(nn.Module):
         vec = vec + torch.einsum("dc,ncx->ndx", self.mix, agg_vec)
         summed = torch.zeros_like(h).index_add(0, dst, weighted)
         agg = (F.linear(summed, self.message.weight) + envelope_sum.unsqueeze(-1) * self.message.bias) / norm
-        vec_norm = torch.sqrt(vec.pow(2).sum(-1) + _NORM_EPS)
-        h = h + self.update(torch.cat([h, agg, vec_norm], dim=-1))
+        scalars = [h, agg, torch.sqrt(vec.pow(2).sum(-1) + _NORM_EPS)]
+        if self.products is not None:
+            # mixing acts on the channel index, so the inner products stay invariant
+            left, right = self.products(vec.transpose(1, 2)).chunk(2, dim=-1)
+            scalars.append((left * right).sum(1))
+        h = h + self.update(torch.cat(scalars, dim=-1))
         return h, vec
 
 
@@ -150,7 +179,8 @@ class EGNN(ForceField):
         self.embedding = nn.Embedding(self.num_elements, hidden)
         self.radial = RadialEmbedding(config.cutoff, config.num_rbf, p=config.envelope_exponent)
         self.blocks = nn.ModuleList(
-            EquivariantBlock(hidden, c, config.num_rbf) for _ in range(config.num_layers)
+            EquivariantBlock(hidden, c, config.num_rbf, config.radial_filter, config.vector_products)
+            for _ in range(config.num_layers)
         )
         self.readout = MLP([hidden, max(hidden // 2, 1), 1])
         self.vector_weights = None if self.conservative else MLP([hidden, hidden, c])

@@ -336,6 +336,7 @@ class ForceFieldModule(L.LightningModule):
         if hp.optimizer == "schedulefree":
             return optimizer
         total = int(self.trainer.estimated_stepping_batches) if hp.schedule == "cosine" else 0
+        time_progress = self._time_budget_progress() if hp.schedule == "cosine" else None
         schedulers = lightning_schedulers(
             optimizer,
             hp.schedule,
@@ -346,10 +347,30 @@ class ForceFieldModule(L.LightningModule):
             min_lr=hp.min_lr,
             plateau_factor=hp.plateau_factor,
             plateau_patience=hp.plateau_patience,
+            time_progress=time_progress,
         )
         if not schedulers:
             return optimizer
         return [optimizer], schedulers
+
+    def _time_budget_progress(self):
+        """A function giving the used fraction of the Trainer's ``max_time``, or None without one.
+
+        Lightning's ``Timer`` callback keeps the elapsed training time across
+        ``--resume``, so the decay picks up where it stopped.
+        """
+        from lightning.pytorch.callbacks import Timer
+
+        timer = next((cb for cb in self.trainer.callbacks if isinstance(cb, Timer)), None)
+        if timer is None or timer.time_remaining() is None:
+            return None
+
+        def progress() -> float:
+            elapsed = timer.time_elapsed("train")
+            budget = elapsed + timer.time_remaining("train")
+            return elapsed / budget if budget > 0 else 1.0
+
+        return progress
 
     # --------------------------------------------------------------- export
     def evaluation_model(self) -> ForceField:

@@ -41,6 +41,40 @@ def test_e3_symmetries(batch, force_mode):
     assert_smooth_at_cutoff(model)
 
 
+@pytest.mark.parametrize("options", [dict(radial_filter=True), dict(vector_products=True)])
+def test_filter_and_products_keep_the_symmetries(batch, options):
+    model = tiny(**options)
+    assert_equivariant(model, batch, reflect=True)
+    assert_permutation_invariant(model, batch)
+    assert_smooth_at_cutoff(model)
+    assert_forces_match_finite_differences(model, batch, max_atoms=3)
+
+
+def test_filter_and_products_are_used(batch):
+    # Zeroing the filter's last layer, or the products' mixing, must change the energy.
+    model = tiny(radial_filter=True, vector_products=True)
+    e0, _ = evaluate(model, batch)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.filter[-1].weight.zero_()
+            block.filter[-1].bias.zero_()
+    e1, _ = evaluate(model, batch)
+    assert (e0 - e1).abs().max() > 1e-6
+    model = tiny(radial_filter=True, vector_products=True)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.products.weight.zero_()
+    e2, _ = evaluate(model, batch)
+    # the vectors start small, so the products move the energy only a little
+    assert (e0 - e2).abs().max() > 1e-9
+
+
+def test_checkpoints_without_the_switches_build_the_original_block():
+    # A config.json written before the switches existed has neither key.
+    model = build_model("egnn", EGNNConfig(**TINY), dtype=torch.float64, seed=0)
+    assert all(block.filter is None and block.products is None for block in model.blocks)
+
+
 def test_conservative_forces_are_gradients(batch):
     assert_forces_match_finite_differences(tiny(), batch, max_atoms=4)
 

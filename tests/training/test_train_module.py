@@ -120,3 +120,15 @@ def test_load_from_checkpoint_rebuilds_the_model(tmp_path):
     for name, p in module.model.named_parameters():
         torch.testing.assert_close(dict(loaded.model.named_parameters())[name], p)
         torch.testing.assert_close(loaded.ema.shadow[name], module.ema.shadow[name])
+
+
+def test_cosine_decays_over_the_wall_clock_budget(tmp_path):
+    # max_epochs is huge, so only the time budget can bring the rate down.
+    dm = tiny_datamodule(num_train=4, num_val=2, batch_size=2)
+    module = ForceFieldModule(tiny_mpnn(), lr=1e-2, min_lr=1e-4, schedule="cosine", warmup_steps=0)
+    trainer = _trainer(tmp_path, max_epochs=100_000, max_time="00:00:00:03")
+    trainer.fit(module, dm)
+    final = trainer.optimizers[0].param_groups[0]["lr"]
+    assert trainer.current_epoch < 100_000  # stopped by the clock
+    assert final < 0.2 * 1e-2  # near the end of the cosine, not at its peak
+    assert final >= 1e-4 - 1e-12

@@ -100,6 +100,16 @@ def test_cosine_factor():
     assert warmup_cosine_factor(110, 10, 110, 0.01) == pytest.approx(0.01)
 
 
+def test_cosine_follows_the_wall_clock_when_it_runs_out_first():
+    # 20 of 1,000,000 steps done but half the time budget used: halfway down.
+    assert warmup_cosine_factor(20, 10, 1_000_000, 0.0, lambda: 0.5) == pytest.approx(0.5)
+    assert warmup_cosine_factor(20, 10, 1_000_000, 0.1, lambda: 1.0) == pytest.approx(0.1)
+    # the steps are further along than the clock: the steps decide
+    assert warmup_cosine_factor(60, 10, 110, 0.0, lambda: 0.1) == pytest.approx(0.5)
+    # warm-up is by steps whatever the clock says
+    assert warmup_cosine_factor(4, 10, 110, 0.0, lambda: 0.9) == pytest.approx(0.5)
+
+
 def test_ema_update_and_state_round_trip():
     w = {"a": torch.zeros(3), "b": torch.ones(2)}
     ema = ExponentialMovingAverage(w, decay=0.9, warmup=False)
