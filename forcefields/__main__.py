@@ -1,5 +1,8 @@
+"""``python -m forcefields ...``: the same as the ``forcefields`` command."""
+
 import sys
 
-from forcefields.cli import main
+from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,6 +96,9 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--strategy", dict(help="auto or ddp")),
     ("--out", dict(help="run folder (default runs/<model>)")),
     ("--resume", dict(metavar="PATH|last", help="continue from a checkpoint, or the last one of --out")),
+    ("--init-from", dict(metavar="NAME|PATH",
+                         help="start from a saved model's weights (same variant); a direct-force checkpoint "
+                              "with --force-mode conservative is eSEN's two-stage recipe")),
     ("--seed", dict(type=int)),
     ("--no-progress-bar", dict(dest="progress_bar", action="store_false")),
     ("--log-every-n-steps", dict(type=int)),

@@ -142,6 +142,49 @@ class ForceField(nn.Module):
         """Trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def with_force_mode(self, force_mode: str, seed: int | None = 0) -> "ForceField":
+        """A copy of this model with its forces computed the other way.
+
+        The backbone and the energy readout are copied; the direct-force head
+        is dropped (to conservative) or freshly initialised (to direct). This
+        is the two-stage recipe of eSEN (Fu et al. 2025, arXiv 2502.12147):
+        train cheaply with direct forces, then fine-tune with conservative
+        forces so the result is energy-conserving.
+
+        Parameters
+        ----------
+        force_mode : {"conservative", "direct"}
+        seed : int, optional, seed of the new head's initialisation
+
+        Returns
+        -------
+        ForceField of the same family, dtype and device, in training mode.
+        """
+        from .registry import build_model
+
+        if force_mode not in ("conservative", "direct"):
+            raise ValueError(f"force_mode {force_mode!r} is not known; use 'conservative' or 'direct'.")
+        config = self.config.to_dict()
+        config["force_mode"] = force_mode
+        reference = next(self.parameters())
+        model = build_model(self.family, config, seed=seed).to(device=reference.device, dtype=reference.dtype)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        # Only a force head may differ between the modes: anything else means the
+        # family builds different backbones per mode, which would lose weights.
+        head = [k for k in (*missing, *unexpected) if not self._is_force_head(k)]
+        if head:
+            raise RuntimeError(
+                f"switching {self.family} to {force_mode} forces would lose or invent {head}; "
+                "only the direct-force head may differ between force modes."
+            )
+        return model.train()
+
+    # Parameter name prefixes that exist only with force_mode="direct" (each family names its head).
+    direct_head_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def _is_force_head(self, key: str) -> bool:
+        return any(key == p or key.startswith(p + ".") for p in self.direct_head_prefixes)
+
     def finetune_parts(self) -> dict[str, list[str]]:
         """Module name prefixes of the input stage, the interaction blocks and the readout.
 

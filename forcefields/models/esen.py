@@ -154,6 +154,7 @@ class ESEN(ForceField):
 
     family = "esen"
     config_class = ESENConfig
+    direct_head_prefixes = ("force_head",)
     symmetry: ClassVar[str] = "E(3)"
 
     def __init__(self, config: ESENConfig):

@@ -129,6 +129,7 @@ class MPNN(ForceField):
 
     family = "mpnn"
     config_class = MPNNConfig
+    direct_head_prefixes = ("vector_head",)
     symmetry: ClassVar[str] = "T(3)"
     lmax: ClassVar[int | None] = None
 

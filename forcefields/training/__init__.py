@@ -11,7 +11,7 @@ from .metrics import ForceFieldMetrics, errors_of
 from .module import MONITOR, ForceFieldModule
 from .optim import ScheduleFreeAdamW, build_optimizer
 from .symmetry import random_rotations, rotate_batch, symmetry_loss
-from .trainer import TrainResult, build_module, build_trainer, train
+from .trainer import TrainResult, build_module, build_trainer, initialise_from, train
 
 __all__ = [
     "MONITOR",
@@ -27,6 +27,7 @@ __all__ = [
     "build_trainer",
     "errors_of",
     "export_model",
+    "initialise_from",
     "load_config",
     "load_exported",
     "random_rotations",

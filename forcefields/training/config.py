@@ -38,15 +38,21 @@ class TrainConfig:
     force_mode : {"conservative", "direct"}, optional, overrides the model's
     dtype : {"float32", "float64"}
     max_epochs : int; max_steps : int (-1: no limit); max_time : "DD:HH:MM:SS", optional
-    batch_size : int; num_workers : int
+    batch_size : int; num_workers : int (small batches, 4 by default, train
+        small molecules faster per wall-clock second: more steps per epoch for
+        little more time per step)
     lr : float, optional, peak learning rate; defaults to the variant's transferred rate
     loss : {"mse", "l1norm", "huber"}; energy_weight, forces_weight : float, optional
     huber_delta : float
     optimizer : {"adamw", "schedulefree"}; weight_decay : float
     schedule : {"auto", "plateau", "cosine", "constant"}; warmup_steps : int
+        ("auto": cosine over the budget for AdamW, constant for schedule-free)
     min_lr, plateau_factor : float; plateau_patience : int
     ema_decay : float, optional (null disables the EMA)
     augment_rotations : bool; symmetry_loss : int (M rotations, 0: off); symmetry_weight : float
+    init_from : str, optional, pretrained name or checkpoint folder whose weights
+        start this run (same variant; its force mode may differ, see
+        :meth:`forcefields.models.ForceField.with_force_mode`)
     gradient_clip : float, optional, clip the gradient norm at this value
     early_stopping_patience : int, optional, epochs without improvement of val force MAE
     accelerator : str; devices : int or "auto"; strategy : str (e.g. "ddp")
@@ -66,7 +72,7 @@ class TrainConfig:
     max_epochs: int = 50
     max_steps: int = -1
     max_time: str | None = None
-    batch_size: int = 8
+    batch_size: int = 4
     num_workers: int = 0
     lr: float | None = None
     loss: str = "mse"
@@ -91,6 +97,7 @@ class TrainConfig:
     strategy: str = "auto"
     out: str | None = None
     resume: str | None = None
+    init_from: str | None = None
     seed: int = 0
     progress_bar: bool = True
     log_every_n_steps: int = 50

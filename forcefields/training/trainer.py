@@ -44,7 +44,7 @@ from .metrics import METRIC_UNITS, errors_of
 from .module import MONITOR, ForceFieldModule
 from .report import print_summary
 
-__all__ = ["build_trainer", "build_module", "train", "TrainResult", "resolve_resume"]
+__all__ = ["build_trainer", "build_module", "train", "TrainResult", "resolve_resume", "initialise_from"]
 
 
 def build_trainer(
@@ -218,6 +218,40 @@ def _has_loader(datamodule: Any, stage: str) -> bool:
         return loader is not None
 
 
+def initialise_from(model: torch.nn.Module, source: str) -> None:
+    """Copy the parameters of a saved model into ``model``, switching its force mode if needed.
+
+    Only parameters are copied: ``model`` keeps the reference energies and
+    energy scale of its own training data. With a direct-force checkpoint and
+    a conservative ``model`` this is the second stage of eSEN's recipe.
+
+    Parameters
+    ----------
+    model : ForceField, built for this run (its variant, overrides and statistics)
+    source : pretrained name or checkpoint folder
+    """
+    from ..zoo import load
+
+    parent = load(source)
+    if parent.family != model.family:
+        raise ValueError(
+            f"--init-from {source} is a {parent.family} model but this run trains a {model.family} model; "
+            "pass a checkpoint of the same variant."
+        )
+    if parent.config.force_mode != model.config.force_mode:
+        parent = parent.with_force_mode(model.config.force_mode)
+    own = dict(model.named_parameters())
+    theirs = dict(parent.named_parameters())
+    if set(own) != set(theirs) or any(own[k].shape != theirs[k].shape for k in own):
+        raise ValueError(
+            f"--init-from {source}: its parameters do not fit this run's {model.family} network "
+            "(a different size or different model arguments); use the checkpoint's own variant and --model-arg values."
+        )
+    with torch.no_grad():
+        for k, p in own.items():
+            p.copy_(theirs[k].to(dtype=p.dtype, device=p.device))
+
+
 def train(config: TrainConfig | dict | None = None, *, verbose: bool = True, **overrides: Any) -> TrainResult:
     """Train a model end to end: data, model, fit, test, metrics, export.
 
@@ -254,6 +288,8 @@ def train(config: TrainConfig | dict | None = None, *, verbose: bool = True, **o
     datamodule.setup("fit")
     statistics = datamodule.statistics
     model = create_model(cfg.model, statistics=statistics, dtype=cfg.dtype, seed=cfg.seed, **model_overrides)
+    if cfg.init_from and ckpt_path is None:  # a resumed run restores its own weights
+        initialise_from(model, cfg.init_from)
     module = build_module(cfg, model, statistics)
     trainer = build_trainer(cfg, out)
     if rank_zero_only.rank == 0:  # known from the environment before DDP starts

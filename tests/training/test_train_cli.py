@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -59,3 +60,35 @@ def test_cli_names_the_problem(tmp_path, capsys):
     data = write_extxyz(tmp_path / "m.extxyz", 4)
     assert main(_argv(data, tmp_path / "r", "--resume", "last")) == 1
     assert "cannot resume" in capsys.readouterr().err
+
+
+def test_direct_run_then_conservative_run_from_its_weights(tmp_path):
+    # eSEN's two-stage recipe: direct forces first, then conservative from those weights.
+    data = write_extxyz(tmp_path / "mols.extxyz", 12)
+    stage1, stage2 = tmp_path / "direct", tmp_path / "conservative"
+    assert main(_argv(data, stage1, "--max-epochs", "1", "--force-mode", "direct")) == 0
+    assert main(_argv(data, stage2, "--max-epochs", "1", "--init-from", str(stage1 / "model"))) == 0
+    assert load_exported(stage1 / "model").config.force_mode == "direct"
+    assert load_exported(stage2 / "model").config.force_mode == "conservative"
+    assert yaml.safe_load((stage2 / "config.yaml").read_text())["init_from"] == str(stage1 / "model")
+
+    # what stage 2 starts from: stage 1's backbone and readout, without the direct head
+    from forcefields.models import create_model
+    from forcefields.training import initialise_from
+
+    direct = dict(load_exported(stage1 / "model").named_parameters())
+    fresh = create_model("mpnn-xs", hidden=8, num_layers=1, cutoff=CUTOFF, elements=[1, 6, 7, 8], seed=1)
+    initialise_from(fresh, str(stage1 / "model"))
+    assert fresh.config.force_mode == "conservative"
+    assert set(dict(fresh.named_parameters())) < set(direct)  # the direct head is dropped
+    for name, value in fresh.named_parameters():
+        assert torch.equal(value, direct[name]), name
+
+
+def test_init_from_a_different_size_is_refused(tmp_path, capsys):
+    data = write_extxyz(tmp_path / "mols.extxyz", 12)
+    assert main(_argv(data, tmp_path / "a", "--max-epochs", "1")) == 0
+    argv = _argv(data, tmp_path / "b", "--max-epochs", "1", "--init-from", str(tmp_path / "a" / "model"))
+    argv[argv.index("hidden=8")] = "hidden=16"
+    assert main(argv) != 0
+    assert "do not fit" in capsys.readouterr().err
