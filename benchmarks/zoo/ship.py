@@ -49,6 +49,35 @@ def reference_frames(data: list[str], root: str, split: str, cutoff: float, coun
     return frames
 
 
+def train_command(recipe: dict, root: str) -> str:
+    """The ``forcefields train`` command line a run's config.yaml records."""
+    parts = [
+        f"forcefields train --model {recipe['model']} --data {' '.join(recipe['data'])} --root {root}",
+        f"--split {recipe.get('split')} --batch-size {recipe.get('batch_size')} --lr {recipe.get('lr')}",
+        f"--max-time {recipe.get('max_time')} --seed {recipe.get('seed')}",
+    ]
+    if recipe.get("force_mode"):
+        parts.append(f"--force-mode {recipe['force_mode']}")
+    if recipe.get("schedule") not in (None, "auto"):
+        parts.append(f"--schedule {recipe['schedule']}")
+    if recipe.get("init_from"):
+        parts.append(f"--init-from {recipe['init_from']}")
+    return " ".join(parts)
+
+
+def earlier_stages(recipe: dict) -> list[tuple[dict, dict]]:
+    """(config, metrics) of the runs an ``--init-from`` chain started from, oldest first."""
+    stages = []
+    source = recipe.get("init_from")
+    while source and (Path(source).parent / "config.yaml").is_file():
+        run = Path(source).parent
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+        stages.insert(0, (config, metrics))
+        source = config.get("init_from")
+    return stages
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, help="training run folder (has model/, metrics.json, config.yaml)")
@@ -58,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split", default="rmd17:1")
     p.add_argument("--out", type=Path, default=Path("checkpoints"))
     p.add_argument("--frames", type=int, default=8, help="reference frames kept with the checkpoint")
+    p.add_argument("--hardware", default="one thread of a 2-core CPU", help="where it trained, for the card")
     args = p.parse_args(argv)
 
     from forcefields import save
@@ -79,11 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     recipe = yaml.safe_load((args.run / "config.yaml").read_text())
     test = metrics_run["test"]
     data = ", ".join(args.data)
-    train_cmd = (
-        f"forcefields train --model {recipe['model']} --data {' '.join(recipe['data'])} --root {args.root} "
-        f"--split {recipe.get('split')} --batch-size {recipe.get('batch_size')} --lr {recipe.get('lr')} "
-        f"--max-time {recipe.get('max_time')} --seed {recipe.get('seed')}"
-    )
+    # what "auto" and the omitted weights resolved to, as the module recorded them
+    resolved = sorted((args.run / "logs").glob("version_*/hparams.yaml"))
+    if resolved:
+        hparams = yaml.load(resolved[-1].read_text(), Loader=yaml.FullLoader)  # Lightning writes tuples
+        recipe = {**recipe, **{k: hparams[k] for k in ("schedule", "energy_weight", "forces_weight") if k in hparams}}
+    stages = earlier_stages(recipe)
+    train_cmd = " && ".join([train_command(c, args.root) for c, _ in stages] + [train_command(recipe, args.root)])
     metrics = {
         "energy_mae": test.get("energy_mae"),
         "energy_per_atom_mae": test.get("energy_per_atom_mae"),
@@ -110,8 +142,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{recipe.get('optimizer')} lr {recipe.get('lr')}, batch {recipe.get('batch_size')}, "
             f"{recipe.get('loss')} loss (energy weight {recipe.get('energy_weight')}, forces weight "
             f"{recipe.get('forces_weight')}), EMA {recipe.get('ema_decay')}, {recipe.get('schedule')} schedule, "
-            f"{epochs} epochs in a wall-clock budget of {recipe.get('max_time')} on 2 CPU cores "
-            f"({spe:.1f} s per epoch). Command: `{train_cmd}`."
+            f"{epochs} epochs in a wall-clock budget of {recipe.get('max_time')} on {args.hardware} "
+            f"({spe:.1f} s per epoch)"
+            + "".join(
+                f", after a first stage with {c.get('force_mode') or 'conservative'} forces: "
+                f"{m.get('epochs')} epochs in {c.get('max_time')}"
+                for c, m in stages
+            )
+            + f". Command: `{train_cmd}`."
         ),
         "reproduce": metrics["command"],
         "intended_use": (
