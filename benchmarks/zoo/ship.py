@@ -56,6 +56,8 @@ def train_command(recipe: dict, root: str) -> str:
         f"--split {recipe.get('split')} --batch-size {recipe.get('batch_size')} --lr {recipe.get('lr')}",
         f"--max-time {recipe.get('max_time')} --seed {recipe.get('seed')}",
     ]
+    if recipe.get("loss", "mse") != "mse":
+        parts.append(f"--loss {recipe['loss']}")
     if recipe.get("force_mode"):
         parts.append(f"--force-mode {recipe['force_mode']}")
     if recipe.get("schedule") not in (None, "auto"):

@@ -369,10 +369,16 @@ class ForceFieldModule(L.LightningModule):
         if timer is None or timer.time_remaining() is None:
             return None
 
+        trainer = self.trainer
+
         def progress() -> float:
             elapsed = timer.time_elapsed("train")
             budget = elapsed + timer.time_remaining("train")
-            return elapsed / budget if budget > 0 else 1.0
+            value = elapsed / budget if budget > 0 else 1.0
+            if trainer.world_size > 1:
+                # every rank steps its scheduler: share rank 0's clock so the replicas keep one rate
+                value = float(trainer.strategy.broadcast(value, src=0))
+            return value
 
         return progress
 

@@ -28,6 +28,13 @@ result = train(
     model="mpnn-xs", model_args={"hidden": 8, "num_layers": 1}, data=[str(data)], split=split, cutoff=CUTOFF,
     batch_size=2, max_epochs=1, warmup_steps=0, lr=5e-3, ema_decay=0.9, accelerator="cpu", devices=2,
     strategy="ddp", out=str(out / "run"), progress_bar=False, verbose=False,
+    schedule="cosine", max_time="00:00:10:00",  # the rate follows rank 0's clock on every rank
+)
+# every rank's training weights and rate, to check the replicas stayed identical
+rank = result.trainer.global_rank
+weights = torch.cat([p.detach().double().flatten() for p in result.module.model.parameters()])
+(out / f"rank{rank}.json").write_text(
+    json.dumps({"weights": weights.tolist(), "lr": result.trainer.optimizers[0].param_groups[0]["lr"]})
 )
 if result.trainer.is_global_zero:
     dm = MolecularDataModule([str(data)], cutoff=CUTOFF, split=split, batch_size=4, verbose=False)

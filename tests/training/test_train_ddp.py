@@ -27,3 +27,7 @@ def test_ddp_two_processes_two_steps(tmp_path):
     # the reported test error is exact (no padded repeats) and belongs to the exported model
     assert result["reported_test_forces_mae"] == pytest.approx(result["direct_test_forces_mae"], rel=1e-4)
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    # the wall-clock cosine gives both ranks the same rate, so the replicas stay equal
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["lr"] == ranks[1]["lr"]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
