@@ -132,6 +132,10 @@ def _resolve_parent(parent: Any) -> tuple[ForceField, dict[str, Any]]:
     }
 
 
+# Default fine-tuning rate as a fraction of the parent variant's training rate.
+FINETUNE_LR_FACTOR = 0.1
+
+
 def _variant_and_lr(parent_info: dict[str, Any], model: ForceField) -> tuple[str, float]:
     """The parent's registry variant and its learning rate (width-transfer rule).
 
@@ -263,9 +267,10 @@ def finetune(
     split : train,val[,test] fractions or counts, e.g. ``"0.9,0.1"`` or a dict
     max_epochs, max_time, early_stopping_patience : training budget and stopping
         (patience in epochs without a better validation force MAE; None: off)
-    batch_size, lr (default: the parent variant's rate), loss, energy_weight,
+    batch_size, lr (default: a tenth of the parent variant's rate), loss, energy_weight,
     forces_weight, optimizer, weight_decay, schedule, warmup_steps, ema_decay,
-    gradient_clip, seed, accelerator : as in ``forcefields train``
+    gradient_clip, seed, accelerator : as in ``forcefields train`` (but ``schedule="auto"``
+        means plateau here: a fine-tune ends by early stopping, not at a budget)
     trainer : a ``lightning.Trainer`` to use instead of building one (it must
         have ``inference_mode=False``; its own epochs, stopping and devices apply)
     log_dir : write CSV/TensorBoard logs there (default: no logs)
@@ -307,7 +312,8 @@ def finetune(
         _check_out(Path(out), parent_info["path"])
     parse_freeze(freeze_spec, parent_model)  # a bad request fails before any data is read
     variant, lr_default = _variant_and_lr(parent_info, parent_model)
-    lr = float(lr if lr is not None else lr_default)
+    # A tenth of the pretraining peak: the network is already near a minimum.
+    lr = float(lr if lr is not None else FINETUNE_LR_FACTOR * lr_default)
     dtype = str(next(parent_model.parameters()).dtype).replace("torch.", "")
     data_options = dict(cutoff=parent_model.cutoff, batch_size=batch_size, dtype=dtype, use_cache=use_cache, verbose=verbose)
 
@@ -329,6 +335,9 @@ def finetune(
             f"e0 gives reference energies for {element_names(set(user_e0) - set(model.config.elements))}, "
             "which neither the model nor the data holds; remove them."
         )
+    if schedule == "auto" and optimizer != "schedulefree":
+        # A fine-tune ends by early stopping, not at a budget: lower the rate on plateaus.
+        schedule = "plateau"
     L.seed_everything(seed, workers=True, verbose=False)
     fdm = FinetuneDataModule(new_dm, replay_dm, batch_size=batch_size, seed=seed)
     fdm.setup("fit")
