@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add("--early-stopping-patience", type=_optional_int, default=20, metavar="K",
         help="epochs without a better validation force MAE before stopping (or 'none')")
     add("--batch-size", type=int, default=8)
-    add("--lr", type=float, help="readout learning rate (default: the parent variant's)")
+    add("--lr", type=float, help="readout learning rate (default: a tenth of the parent variant's training rate)")
     add("--loss", default="mse", choices=["mse", "l1norm", "huber"])
     add("--energy-weight", type=float)
     add("--forces-weight", type=float)
