@@ -30,7 +30,7 @@ lane_a() {
   train egnn-s.rmd17-all 00:00:12:00 egnn-s -- $ALL
 }
 lane_b() {
-  train esen-l2-xs.rmd17-aspirin 00:00:25:00 esen-l2-xs -- rmd17:aspirin
+  train esen-l2-xs.rmd17-aspirin 00:00:25:00 esen-l2-xs --batch-size 4 --lr 1e-2 --schedule cosine --loss huber -- rmd17:aspirin
   train esen-l2-xs.rmd17-ethanol 00:00:08:00 esen-l2-xs -- rmd17:ethanol
   train mpnn-s.rmd17-ethanol 00:00:08:00 mpnn-s -- rmd17:ethanol
   train esen-l2-xs.rmd17-all 00:00:12:00 esen-l2-xs -- $ALL
