@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q --no-build-isolation "torch-cluster>=1.6"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,labels]"
 	touch $@
 
 demo: install

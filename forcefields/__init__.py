@@ -43,6 +43,10 @@ _EXPORTS = {
     # calculator
     "calculator": "forcefields.ase_calculator",
     "ForceFieldCalculator": "forcefields.ase_calculator",
+    # simulate
+    "atoms_from_smiles": "forcefields.simulate.molecule",
+    "run_md": "forcefields.simulate.md",
+    "relax": "forcefields.simulate.relax",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

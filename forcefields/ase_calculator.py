@@ -80,6 +80,8 @@ class ForceFieldCalculator(Calculator):
         if not np.all(np.isfinite(pos)):
             bad = np.unique(np.nonzero(~np.isfinite(pos))[0]).tolist()
             raise ValueError(f"atoms {bad} have NaN or infinite positions; fix the structure before computing.")
+        # Coincident atoms are refused by the model's forward pass, in one sentence naming them, from
+        # the edge lengths it computes anyway (models/base.py, COINCIDENT_DISTANCE): no O(n²) pass here.
 
     # --------------------------------------------------- neighbour list
     def neighbor_list(self, pos: torch.Tensor, numbers: np.ndarray) -> torch.Tensor:

@@ -1,8 +1,12 @@
-"""`forcefields data ...`: look at a dataset before training on it, or fetch it.
+"""`forcefields data ...`: look at a dataset before training on it, fetch it, or make one.
 
     forcefields data info rmd17:aspirin --root ../shared/data/rmd17
     forcefields data info my_molecules.xyz --energy-key REF_energy --forces-key REF_forces
     forcefields data download rmd17:aspirin
+    forcefields data generate --smiles qm9_smiles.csv --method GFN2-xTB --molecules 50000 \
+        --geometries-per-molecule 6 --workers 2 --out corpus/qm9-xtb
+    forcefields data generate --from-file my_structures.extxyz --method GFN2-xTB --out mine/
+    forcefields data info corpus/qm9-xtb
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ def register(subparsers) -> None:
     dl.add_argument("sources", nargs="+", metavar="SOURCE", help="'rmd17:<molecule>' or 'md17:<molecule>'")
     dl.add_argument("--root", default=None, help="folder to download into (default: $FORCEFIELDS_CACHE/datasets)")
     dl.set_defaults(func=_download)
+    from .data_generate import register_generate
+
+    register_generate(sub)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -194,9 +201,23 @@ def _info(args) -> int:
 
     console = make_console()
     for text in args.sources:
+        if _is_corpus_spec(text, args.root):
+            from .data_generate import print_corpus_info
+
+            print_corpus_info(text, args.root, console)
+            continue
         info = summarize(_spec(text, args), root=args.root, cutoff=args.cutoff, max_frames=args.max_frames)
         _print_summary(info, console)
     return 0
+
+
+def _is_corpus_spec(text: str, root) -> bool:
+    from pathlib import Path
+
+    from ..data.corpus import is_corpus
+
+    path = text.split(":", 1)[1] if text.lower().startswith(("xtb:", "corpus:")) else text
+    return is_corpus(path) or (root is not None and is_corpus(Path(root) / path))
 
 
 def _download(args) -> int:

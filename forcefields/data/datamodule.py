@@ -50,7 +50,8 @@ class MolecularDataModule(L.LightningDataModule):
         :meth:`prepare_data` fills (nothing is ever written into ``root``).
         Relative file paths are also looked up here.
     cutoff : neighbour cutoff (Å)
-    split : counts or fractions dict with ``seed``, or ``"rmd17:N"``; None:
+    split : counts or fractions dict with ``seed``, ``"rmd17:N"`` or ``"corpus"``;
+        None: a corpus's own split by molecule for ``xtb:`` sources, else
         80/10/10 fractions with seed 0. Applied per source.
     batch_size : molecules per training batch
     eval_batch_size : molecules per validation/test batch (default ``batch_size``)
@@ -99,6 +100,7 @@ class MolecularDataModule(L.LightningDataModule):
             raise DataError(f"a source is listed twice in {labels}; list each once.")
         self.cutoff = float(cutoff)
         self.split = parse_split(split)
+        self._split_given = split is not None
         names_seed = isinstance(split, dict) and "seed" in split
         if seed is not None and not names_seed:
             self.split = replace(self.split, seed=int(seed))
@@ -145,7 +147,10 @@ class MolecularDataModule(L.LightningDataModule):
             frames = load_source(source)
             good = check_frames(frames, skip_bad_frames=self.skip_bad_frames)
             self.skipped[source.label] = int((~good).sum())
-            split = split_frames(self.split, frames.num_frames, good, frames.groups, source.label)
+            spec = self.split
+            if source.kind == "xtb" and not self._split_given:
+                spec = replace(parse_split("corpus"), seed=self.split.seed)  # a corpus is split by molecule
+            split = split_frames(spec, frames.num_frames, good, frames.groups, source.label, frames.molecules)
             if split["train"].size == 0:
                 raise DataError(
                     f"{source.label}: the training split is empty (split={self.split.to_dict()}); "

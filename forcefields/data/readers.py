@@ -109,6 +109,7 @@ class FrameSet:
     label: str = ""
     layout: str = ""
     ids: np.ndarray | None = None  # (F,) stable frame ids when the files carry them (rMD17 old_indices)
+    molecules: np.ndarray | None = None  # (F,) molecule id of each frame when a file holds many molecules (corpora)
 
     @property
     def num_frames(self) -> int:
@@ -149,6 +150,7 @@ class FrameSet:
             frame_in_file=self.frame_in_file[frames],
             groups={},
             ids=None if self.ids is None else self.ids[frames],
+            molecules=None if self.molecules is None else self.molecules[frames],
         )
 
 

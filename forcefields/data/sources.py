@@ -4,6 +4,8 @@ A source is one of
 
 - ``"rmd17:<molecule>"``: revised MD17 (see :mod:`forcefields.data.rmd17`);
 - ``"md17:<molecule>"``: original MD17 (see :mod:`forcefields.data.md17`);
+- ``"xtb:<folder>"``: a corpus made by ``forcefields data generate`` (see
+  :mod:`forcefields.data.corpus`), split by molecule;
 - a path: any ``.npz`` archive or file ASE reads (extxyz, ASE ``.db``, ...);
 - a dict with ``source`` (one of the above) or ``path``, plus reader options
   (``energy_key``, ``forces_key``, ``units``, ``length_unit``,
@@ -17,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from . import md17, rmd17
+from . import corpus, md17, rmd17
 from .errors import DataError, DataFileNotFoundError
 from .readers import FrameSet, ReaderOptions, read_file
 
 __all__ = ["Source", "SourceLike", "parse_source", "load_source", "prepare_source", "KINDS"]
 
-KINDS = {"rmd17": "revised MD17", "md17": "original MD17"}
+KINDS = {"rmd17": "revised MD17", "md17": "original MD17", "xtb": "a corpus folder made by `forcefields data generate`"}
 SourceLike = Union[str, Path, dict, "Source"]
 
 
@@ -34,9 +36,9 @@ class Source:
     Attributes
     ----------
     label : str, how messages and tables name it (``"rmd17:aspirin"`` or the path)
-    kind : ``"rmd17"``, ``"md17"`` or ``"file"``
+    kind : ``"rmd17"``, ``"md17"``, ``"xtb"`` (a corpus folder) or ``"file"``
     name : molecule name for dataset kinds, else None
-    path : the file for ``kind == "file"``, else None
+    path : the file for ``kind == "file"``, the folder for ``"xtb"``, else None
     root : folder of a dataset kind (None: the download cache)
     options : ReaderOptions
     """
@@ -79,6 +81,8 @@ def parse_source(spec: SourceLike, root: str | Path | None = None) -> Source:
     if not isinstance(spec, str):
         raise DataError(f"a source must be a string, path or dict; got {type(spec).__name__} {spec!r}.")
     kind, sep, name = spec.partition(":")
+    if sep and kind.lower() in ("xtb", "corpus"):
+        return _corpus_source(Path(name), root_path, reader)
     if sep and kind.lower() in KINDS:
         kind = kind.lower()
         known = rmd17.RMD17_MOLECULES if kind == "rmd17" else tuple(md17.MD17_MOLECULES)
@@ -96,10 +100,25 @@ def parse_source(spec: SourceLike, root: str | Path | None = None) -> Source:
     return _file_source(path, root_path, reader)
 
 
+def _corpus_source(path: Path, root: Path | None, reader: ReaderOptions) -> Source:
+    path = path.expanduser()
+    if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
+        path = root / path
+    if not corpus.is_corpus(path):
+        raise DataFileNotFoundError(
+            f"no corpus at {path} (no manifest.json there); make one with `forcefields data generate --out {path} ...` "
+            "or check the path.",
+            path=str(path),
+        )
+    return Source(label=f"xtb:{path}", kind="xtb", path=path, root=root, options=reader)
+
+
 def _file_source(path: Path, root: Path | None, reader: ReaderOptions) -> Source:
     path = path.expanduser()
     if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
         path = root / path
+    if corpus.is_corpus(path):
+        return Source(label=f"xtb:{path}", kind="xtb", path=path, root=root, options=reader)
     if not path.is_file():
         raise DataFileNotFoundError(
             f"no data file at {path}; check the path, or name a dataset such as 'rmd17:aspirin'.",
@@ -141,6 +160,8 @@ def load_source(source: SourceLike, root: str | Path | None = None) -> FrameSet:
         return rmd17.load_rmd17(source.name, source.root, source.options)
     if source.kind == "md17":
         return md17.load_md17(source.name, source.root, source.options)
+    if source.kind == "xtb":
+        return corpus.load_corpus(source.path)
     frames = read_file(source.path, source.options)
     frames.label = source.label
     return frames

@@ -8,7 +8,14 @@ A split is specified as
 - ``"rmd17:N"`` (N = 1..5), the literature protocol: 950 training and 50
   validation frames drawn (by seed) from the standard ``train_0N`` split and
   the 1000 frames of ``test_0N`` for testing; ``{"protocol": "rmd17:1",
-  "train": 1000, "val": 0, "seed": 3}`` changes the numbers.
+  "train": 1000, "val": 0, "seed": 3}`` changes the numbers;
+- ``"corpus"``: the split by molecule a corpus carries (``xtb:`` sources;
+  their default): ``train``, ``val`` and ``test`` molecules as generated;
+  ``{"protocol": "corpus", "train": 50000, "test": "test_md500", "seed": 0}``
+  draws 50,000 of the training frames and tests on the 500 K MD frames.
+
+Sources that know which molecule each frame belongs to (corpora) are split
+by molecule under fractions too, never by geometry.
 
 Splits apply to each source separately (so every molecule of a mixed
 training set is represented in every split), with the same seed, and are then
@@ -45,19 +52,34 @@ class SplitSpec:
     sizes: dict[str, Any]
     seed: int = 0
     protocol: int | None = None
+    groups: str | None = None  # "corpus": the source's own train/val/test groups
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dict(self.sizes, seed=self.seed)
         if self.protocol is not None:
             d["protocol"] = f"rmd17:{self.protocol}"
+        if self.groups is not None:
+            d["protocol"] = self.groups
         return d
+
+
+def _corpus_split(d: dict, seed: int) -> SplitSpec:
+    sizes = {"train": d.get("train", "all"), "val": d.get("val", "all"), "test": d.get("test", "test")}
+    for name in ("train", "val"):
+        v = sizes[name]
+        if v != "all" and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0):
+            raise DataError(f"with the corpus split '{name}' must be 'all' or a count of frames; got {v!r}.")
+    if sizes["test"] not in ("test", "test_md500"):
+        raise DataError(f"with the corpus split 'test' names a group: 'test' (held-out molecules) or 'test_md500' "
+                        f"(their 500 K MD frames); got {sizes['test']!r}.")
+    return SplitSpec(sizes, seed=int(seed), groups="corpus")
 
 
 def _protocol_number(text: str) -> int:
     kind, _, n = str(text).partition(":")
     if kind.lower() != "rmd17" or not n.isdigit() or not 1 <= int(n) <= 5:
         raise DataError(
-            f"unknown split {text!r}; use 'rmd17:1' .. 'rmd17:5' or a dict such as "
+            f"unknown split {text!r}; use 'rmd17:1' .. 'rmd17:5', 'corpus' or a dict such as "
             "{'train': 950, 'val': 50, 'test': 1000, 'seed': 0}."
         )
     return int(n)
@@ -69,6 +91,8 @@ def parse_split(split: SplitLike) -> SplitSpec:
         return split
     if split is None:
         split = DEFAULT_SPLIT
+    if isinstance(split, str) and split.strip().lower() == "corpus":
+        return _corpus_split({}, 0)
     if isinstance(split, str):
         return SplitSpec({"train": 950, "val": 50, "test": "all"}, seed=0, protocol=_protocol_number(split))
     if not isinstance(split, dict):
@@ -81,6 +105,8 @@ def parse_split(split: SplitLike) -> SplitSpec:
     unknown = sorted(set(d) - set(SPLIT_NAMES))
     if unknown:
         raise DataError(f"unknown split name(s) {unknown}; use {list(SPLIT_NAMES)} (and 'seed', 'protocol').")
+    if isinstance(protocol, str) and protocol.strip().lower() == "corpus":
+        return _corpus_split(d, seed)
     if protocol is not None:
         n = _protocol_number(protocol)
         sizes = {"train": d.get("train", 950), "val": d.get("val", 50), "test": "all"}
@@ -140,6 +166,7 @@ def split_frames(
     good: np.ndarray | None = None,
     groups: dict[str, np.ndarray] | None = None,
     label: str = "source",
+    molecules: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Frame indices of each split of one source.
 
@@ -150,6 +177,8 @@ def split_frames(
     good : (num_frames,) bool, frames allowed in any split (bad frames left out)
     groups : predefined subsets of the source (rMD17 ``train_01``, ``test_01``, ...)
     label : the source's name, for messages
+    molecules : (num_frames,) molecule id of each frame; fractions then split
+        molecules (all frames of a molecule land in one split)
 
     Returns
     -------
@@ -159,7 +188,25 @@ def split_frames(
     good = np.ones(num_frames, dtype=bool) if good is None else np.asarray(good, dtype=bool)
     rng = np.random.default_rng(spec.seed)
     out: dict[str, np.ndarray] = {}
-    if spec.protocol is not None:
+    if spec.groups == "corpus":
+        if not groups or any(name not in groups for name in ("train", "val", "test")):
+            raise DataError(f"split 'corpus' needs a source with its own train/val/test groups (a corpus made by "
+                            f"`forcefields data generate`), but {label} has none; use a split by counts or fractions.")
+        for name in ("train", "val"):
+            pool = np.asarray(groups[name], dtype=np.int64)
+            pool = pool[good[pool]]
+            want = spec.sizes[name]
+            if want != "all":
+                if want > pool.size:
+                    raise DataError(f"{label}: the split asks for {want} {name} frames but the corpus has {pool.size}; "
+                                    "ask for fewer.")
+                pool = rng.permutation(pool)[:want]
+            out[name] = pool
+        test = np.asarray(groups.get(spec.sizes["test"], np.zeros(0, np.int64)), dtype=np.int64)
+        out["test"] = test[good[test]]
+    elif molecules is not None and spec.protocol is None:
+        out = _split_molecules(spec, np.asarray(molecules), good, rng, label)
+    elif spec.protocol is not None:
         n = spec.protocol
         names = (f"train_{n:02d}", f"test_{n:02d}")
         if not groups or any(name not in groups for name in names):
@@ -186,3 +233,20 @@ def split_frames(
             out[name] = order[start : start + k]
             start += k
     return {name: np.sort(out.get(name, np.zeros(0, dtype=np.int64))).astype(np.int64) for name in SPLIT_NAMES}
+
+
+def _split_molecules(spec: SplitSpec, molecules: np.ndarray, good: np.ndarray, rng, label: str) -> dict[str, np.ndarray]:
+    """Fractions of the molecules (each with all its usable frames) per split."""
+    if any(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in spec.sizes.values()):
+        raise DataError(f"{label} holds many molecules and is split by molecule; give fractions (e.g. "
+                        "{'train': 0.8, 'val': 0.1, 'test': 0.1}) or, for a corpus, 'corpus', not frame counts.")
+    ids = np.unique(molecules[good])
+    counts = _counts(spec, ids.size, f"{label} (molecules)")
+    order = rng.permutation(ids)
+    out, start = {}, 0
+    for name in SPLIT_NAMES:
+        k = counts.get(name, 0)
+        chosen = order[start : start + k]
+        out[name] = np.flatnonzero(good & np.isin(molecules, chosen))
+        start += k
+    return out

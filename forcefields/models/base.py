@@ -21,10 +21,17 @@ from torch import nn
 
 from ..data.neighbors import radius_graph
 
-__all__ = ["ForceFieldConfig", "ForceField", "UnknownElementError"]
+__all__ = ["ForceFieldConfig", "ForceField", "UnknownElementError", "COINCIDENT_DISTANCE"]
 
 # Elements of rMD17 and QM9 (H, C, N, O, F): the default embedding table.
 DEFAULT_ELEMENTS = (1, 6, 7, 8, 9)
+
+# Two atoms closer than this (Å) are "at the same position" and refused. No real pair comes near
+# it (the shortest bond, H-H, is 0.74 Å), so nothing physical is refused; it is far above the
+# float32 resolution of coordinates (~1e-5 Å at 100 Å), so a duplicate atom written to a file with
+# rounded coordinates is still caught; and at distance 0 the gradient of |r| is 0/0, the silent NaN
+# this check replaces. Pairs between it and bond lengths get finite, extrapolated numbers.
+COINCIDENT_DISTANCE = 1e-3
 
 
 class UnknownElementError(ValueError):
@@ -274,6 +281,11 @@ class ForceField(nn.Module):
         -------
         dict with ``energy`` (B,) eV, ``node_energy`` (n,) eV and, when asked,
         ``forces`` (n, 3) eV/Å.
+
+        Raises
+        ------
+        ValueError : non-finite positions, an unknown element, or two atoms
+            closer than ``COINCIDENT_DISTANCE`` (named by index)
         """
         z = data.z
         pos = data.pos
@@ -292,6 +304,7 @@ class ForceField(nn.Module):
         if want_grad and not pos.requires_grad:
             pos = pos.detach().requires_grad_(True)
         edge_vec = pos[edge_index[0]] - pos[edge_index[1]]
+        _refuse_coincident(edge_index, edge_vec, batch)
         node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
         node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
         energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
@@ -311,3 +324,38 @@ class ForceField(nn.Module):
 
     def extra_repr(self) -> str:
         return f"family={self.family}, params={self.num_parameters():,}, cutoff={self.cutoff} Å, forces={self.config.force_mode}"
+
+
+def _refuse_coincident(edge_index: torch.Tensor, edge_vec: torch.Tensor, batch: torch.Tensor) -> None:
+    """Raise ValueError naming the atoms of any edge shorter than ``COINCIDENT_DISTANCE``.
+
+    O(E) on the edge vectors the forward pass computes anyway; the indices are
+    found only on the error path.
+
+    Parameters
+    ----------
+    edge_index : (2, E) long, (source j, target i)
+    edge_vec : (E, 3) Å
+    batch : (n,) long, molecule of each atom (sorted, as PyG batches are)
+    """
+    if edge_vec.numel() == 0:
+        return
+    with torch.no_grad():
+        close = edge_vec.detach().square().sum(dim=-1) < COINCIDENT_DISTANCE**2
+        if not bool(close.any()):
+            return
+        k = int(close.nonzero()[0, 0])
+        j, i = sorted(int(a) for a in edge_index[:, k])
+        d = float(edge_vec[k].detach().norm())
+        pairs = int(close.sum()) // 2
+    more = f" (and {pairs - 1} more such pairs)" if pairs > 1 else ""
+    g = int(batch[i])
+    if int(batch.max()) > 0:  # name the atoms within their molecule, as the user numbered them
+        start = int((batch < g).sum())
+        where = f"atoms {j - start} and {i - start} of molecule {g} in the batch (batch atoms {j} and {i})"
+    else:
+        where = f"atoms {j} and {i}"
+    raise ValueError(
+        f"{where} are at the same position ({d:.1e} Å apart, below {COINCIDENT_DISTANCE:g} Å){more}; "
+        "remove the duplicate atom or fix its coordinates."
+    )
