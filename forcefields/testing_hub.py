@@ -21,7 +21,8 @@ Endpoints: ``POST /api/repos/create``, ``POST /api/validate-yaml``,
 ``POST /api/models/{repo}/preupload/{rev}``, ``POST /api/models/{repo}/commit/{rev}``,
 ``POST /api/models/{repo}/branch/{branch}``, ``GET /api/models/{repo}[/revision/{rev}]``,
 ``GET /api/models/{repo}/tree/{rev}[/{path}]``, ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``,
-``GET /api/agent-harnesses`` (answered empty).
+``GET /api/agent-harnesses`` (answered empty); the same under ``/api/datasets/`` and
+``/datasets/{repo}/resolve/`` for dataset repos (corpora).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ __all__ = ["HubServer", "serve", "main"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 _API_ACTIONS = ("revision", "tree", "preupload", "commit", "branch")
+
+
+def _key(repo_id: str, dataset: bool) -> str:
+    """Where a repo is kept: dataset repos under ``datasets/``, beside the model repos."""
+    return f"datasets/{repo_id}" if dataset else repo_id
 
 
 def _blob_oid(data: bytes) -> str:
@@ -215,8 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._validate_yaml()
         if method == "GET" and parts[:2] == ["api", "agent-harnesses"]:
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})  # the client's agent registry
-        if parts[:2] == ["api", "models"] and len(parts) > 2:
+        if parts[:2] in (["api", "models"], ["api", "datasets"]) and len(parts) > 2:
             repo_id, action, tail = self._split_repo(parts[2:], _API_ACTIONS)
+            repo_id = _key(repo_id, parts[1] == "datasets")
             if method == "GET" and action in (None, "revision"):
                 return self._info(repo_id, "/".join(tail) if tail else "main")
             if method == "GET" and action == "tree":
@@ -228,7 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST" and action == "branch":
                 return self._branch(repo_id, "/".join(tail))
         if method in ("GET", "HEAD") and len(parts) >= 4:
-            repo_id, action, tail = self._split_repo(parts, ("resolve",))
+            dataset = parts[0] == "datasets"
+            repo_id, action, tail = self._split_repo(parts[1:] if dataset else parts, ("resolve",))
+            repo_id = _key(repo_id, dataset)
             if action == "resolve" and len(tail) >= 2:
                 return self._resolve(repo_id, tail[0], "/".join(tail[1:]), head=method == "HEAD")
         raise _HttpError(404, f"no such endpoint: {method} {self.path}")
@@ -238,7 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self._body() or b"{}")
         name, org = body["name"], body.get("organization")
         repo_id = f"{org}/{name}" if org else name
-        url = f"{self.base_url}/{repo_id}"
+        dataset = body.get("type") == "dataset"
+        url = f"{self.base_url}/{'datasets/' if dataset else ''}{repo_id}"
+        repo_id = _key(repo_id, dataset)
         if repo_id in self.state.repos:
             return self._json(409, {"error": "You already created this model repo", "url": url})
         repo = _Repo(repo_id, private=body.get("visibility") == "private" or bool(body.get("private")))
@@ -257,9 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_id)
         sha = self._sha(repo, rev)
         files = repo.commits[sha]
+        public = repo_id.removeprefix("datasets/")
         self._json(200, {
-            "id": repo_id,
-            "modelId": repo_id,
+            "id": public,
+            "modelId": public,
             "sha": sha,
             "private": repo.private,
             "disabled": False,
@@ -412,10 +424,10 @@ class HubServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
-        """The files of a repo at a revision (for assertions in tests)."""
+    def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, bytes]:
+        """The files of a repo (``repo_type`` "model" or "dataset") at a revision (for assertions in tests)."""
         with self._state.lock:
-            repo = self._state.repos[repo_id]
+            repo = self._state.repos[_key(repo_id, repo_type == "dataset")]
             return dict(repo.commits[repo.resolve(revision)])
 
     def repos(self) -> list[str]:

@@ -77,10 +77,10 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, max_frames: i
     Returns
     -------
     dict with n_frames, energy_mae_mev, energy_rmse_mev (per molecule, meV),
-    force_mae_mev_a, force_rmse_mev_a (per component, meV/Å)
+    energy_per_atom_mae_mev (meV/atom), force_mae_mev_a, force_rmse_mev_a (per component, meV/Å)
     """
     n_frames = 0
-    e_abs = e_sq = f_abs = f_sq = 0.0
+    e_abs = e_sq = f_abs = f_sq = ea_abs = 0.0
     n_comp = 0
     model.eval()
     dtype = next(model.parameters()).dtype
@@ -97,6 +97,9 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, max_frames: i
         if keep < de.shape[0]:
             atoms = int(batch.ptr[keep]) if hasattr(batch, "ptr") else None
             de, df = de[:keep], df[:atoms]
+        natoms = batch.natoms[: de.shape[0]].double().cpu() if hasattr(batch, "natoms") else None
+        if natoms is not None:
+            ea_abs += float((de.abs() / natoms).sum())
         e_abs += float(de.abs().sum())
         e_sq += float((de**2).sum())
         f_abs += float(df.abs().sum())
@@ -110,6 +113,7 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, max_frames: i
         "n_frames": n_frames,
         "energy_mae_mev": 1e3 * e_abs / n_frames,
         "energy_rmse_mev": 1e3 * math.sqrt(e_sq / n_frames),
+        "energy_per_atom_mae_mev": 1e3 * ea_abs / n_frames,
         "force_mae_mev_a": 1e3 * f_abs / n_comp,
         "force_rmse_mev_a": 1e3 * math.sqrt(f_sq / n_comp),
     }

@@ -33,6 +33,12 @@ def register(subparsers) -> None:
     dl.add_argument("sources", nargs="+", metavar="SOURCE", help="'rmd17:<molecule>' or 'md17:<molecule>'")
     dl.add_argument("--root", default=None, help="folder to download into (default: $FORCEFIELDS_CACHE/datasets)")
     dl.set_defaults(func=_download)
+    pull = sub.add_parser("pull", help="download a corpus published as a Hub dataset")
+    pull.add_argument("repo", help="Hub dataset repo id, org/name")
+    pull.add_argument("--out", required=True, help="folder to download into")
+    pull.add_argument("--revision", default=None)
+    pull.set_defaults(func=_pull)
+
     from .data_generate import register_generate
 
     register_generate(sub)
@@ -208,6 +214,14 @@ def _info(args) -> int:
             continue
         info = summarize(_spec(text, args), root=args.root, cutoff=args.cutoff, max_frames=args.max_frames)
         _print_summary(info, console)
+    return 0
+
+
+def _pull(args) -> int:
+    from ..data.corpus_hub import pull_corpus
+
+    path = pull_corpus(args.repo, args.out, revision=args.revision)
+    print(f"pulled the corpus {args.repo} into {path}; train on it with --data xtb:{path}")
     return 0
 
 

@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--revision", default=None, help="branch, tag or commit (default: the one the index pins)")
     p.set_defaults(func=_pull)
 
-    p = subparsers.add_parser("push", help="upload a checkpoint to a Hub repo (created if missing)")
-    p.add_argument("name", help="pretrained name or checkpoint folder")
+    p = subparsers.add_parser("push", help="upload a checkpoint (or a corpus, as a dataset) to a Hub repo")
+    p.add_argument("name", help="pretrained name, checkpoint folder, or corpus folder (pushed as a Hub dataset)")
     p.add_argument("--repo", default=None, help="Hub repo id org/name (default: the index's, or FORCEFIELDS_HUB_ORG/NAME)")
     p.add_argument("--revision", default=None, help="branch to commit to (default main)")
     p.add_argument("--private", action="store_true", help="create the repo private")
@@ -99,7 +99,17 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from ..data.corpus import is_corpus
     from ..zoo import push
+
+    if is_corpus(args.name):
+        from ..data.corpus_hub import push_corpus
+
+        if not args.repo:
+            raise ValueError(f"{args.name} is a corpus; name the Hub dataset repo to push it to with --repo org/name.")
+        result = push_corpus(args.name, args.repo, revision=args.revision, private=args.private, token=args.token)
+        print(f"pushed the corpus to the dataset {result.repo_id} ({result.revision}): {result.url}")
+        return 0
 
     result = push(args.name, repo_id=args.repo, revision=args.revision, private=args.private, token=args.token)
     print(f"pushed to {result.repo_id} ({result.revision}): {result.url}")
