@@ -1,0 +1,71 @@
+"""Errors of potentials on the xTB corpus's held-out molecules, its 500 K MD frames, and rMD17 relabelled with xTB.
+
+    OMP_NUM_THREADS=1 python benchmarks/corpus/evaluate.py egnn-s.qm9-xtb mpnn-s.qm9-xtb \\
+        --corpus corpus/qm9-xtb --zero-shot corpus/rmd17-xtb/aspirin corpus/rmd17-xtb/ethanol
+
+Merges one record per model into ``benchmarks/corpus/accuracy.json`` (meV, meV/Å):
+energy MAE per molecule and per atom, force MAE and RMSE, on each test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def evaluate_on(model, folder: str, group: str, batch_size: int = 32) -> dict:
+    """Errors of ``model`` on the frames of one split group of a corpus folder (no training split needed)."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from forcefields.bench.accuracy import evaluate
+    from forcefields.data.corpus import load_corpus
+    from forcefields.data.dataset import GraphDataset, build_graphs
+
+    frames = load_corpus(folder)
+    indices = frames.groups[group]
+    store = build_graphs(frames, indices, model.cutoff)
+    loader = DataLoader(GraphDataset(store, range(len(indices))), batch_size=batch_size)
+    t0 = time.perf_counter()
+    metrics = evaluate(model, loader, torch.device("cpu"))
+    metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    metrics["molecules"] = int(len(set(frames.molecules[indices].tolist())))
+    return metrics
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("models", nargs="+", help="pretrained names or checkpoint folders")
+    p.add_argument("--corpus", default="corpus/qm9-xtb")
+    p.add_argument("--zero-shot", nargs="*", default=[], help="corpus folders of relabelled rMD17 frames")
+    p.add_argument("--out", default=str(HERE / "accuracy.json"))
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    import forcefields
+
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    for name in args.models:
+        model = forcefields.load(name)
+        record = {"parameters": sum(p.numel() for p in model.parameters()), "units": {"energy": "meV",
+                  "energy_per_atom": "meV/atom", "forces": "meV/Å"}}
+        record["test"] = evaluate_on(model, args.corpus, "test")
+        record["test_md500"] = evaluate_on(model, args.corpus, "test_md500")
+        for folder in args.zero_shot:
+            record[f"zero_shot:{Path(folder).name}"] = evaluate_on(model, folder, "test")
+        results[Path(name).name] = record
+        print(name, json.dumps({k: v for k, v in record.items() if isinstance(v, dict) and "force_mae_mev_a" in v},
+                               indent=None)[:600])
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The runs behind the shipped <variant>.qm9-xtb potentials: two lanes side by side on a 2-core CPU,
+# one thread each. Then: evaluate.py, ship_general.py, python -m forcefields.zoo.index checkpoints/.
+#   bash benchmarks/corpus/train_general.sh a   # lane a
+#   bash benchmarks/corpus/train_general.sh b   # lane b
+set -u
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=1
+FF=.venv/bin/forcefields
+CORPUS=${CORPUS:-corpus/qm9-xtb}
+mkdir -p runs/general
+
+train() { # variant budget extra-args...
+  local variant=$1 budget=$2; shift 2
+  $FF train --model "$variant" --data "xtb:$CORPUS" --max-time "$budget" --max-epochs 1000 \
+    --batch-size 16 --loss huber --seed 0 "$@" --out "runs/general/$variant" --no-progress-bar \
+    > "runs/general/$variant.log" 2>&1
+}
+
+case "${1:-a}" in
+  a)
+    train egnn-s 00:00:45:00
+    ;;
+  b)
+    train mpnn-s 00:00:15:00
+    train esen-l2-xs 00:00:40:00
+    if $FF list 2>/dev/null | grep -q gemnet-s; then train gemnet-s 00:00:25:00; fi
+    ;;
+esac
