@@ -66,7 +66,8 @@ def md_snapshots(
     reference = positions.copy()
 
     def check(steps: int) -> None:
-        if not is_sane(atoms.get_positions(), bonds, reference, min_distance=0.6, max_stretch=2.0):
+        if not is_sane(atoms.get_positions(), bonds, reference, min_distance=0.6, max_stretch=2.0,
+                       min_compression=0.6):
             raise GenerationFailure("md", f"MD at {temperature:.0f} K broke a bond or overlapped atoms after {steps} steps")
 
     try:

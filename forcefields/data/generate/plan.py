@@ -17,7 +17,7 @@ from ..errors import DataError
 __all__ = ["GENERATOR_VERSION", "GenerationSettings", "Plan", "plan_molecules", "SPLIT_CODES", "KIND_CODES"]
 
 # Bump when a change alters what the same settings produce.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: tighter geometry check (no squeezed bonds, non-bonded pairs >= 1 Å)
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "test_md500": 3}
 KIND_CODES = {"normal_modes": 0, "md": 1, "md500": 2, "file": 3}

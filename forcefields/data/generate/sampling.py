@@ -51,19 +51,29 @@ def normal_modes(hessian: np.ndarray, masses: np.ndarray, floor_cm: float = 100.
 
 
 def is_sane(positions: np.ndarray, bonds: np.ndarray, reference: np.ndarray,
-            min_distance: float = 0.6, max_stretch: float = 1.4) -> bool:
-    """No two atoms closer than ``min_distance`` Å and no bond longer than ``max_stretch`` × its length in ``reference``."""
+            min_distance: float = 1.0, max_stretch: float = 1.4, min_compression: float = 0.75) -> bool:
+    """Whether a geometry is one thermal motion can reach from ``reference``.
+
+    No two non-bonded atoms closer than ``min_distance`` Å, no bond longer than
+    ``max_stretch`` × or shorter than ``min_compression`` × its length in ``reference``.
+    (Generator 1.0 checked only a 0.6 Å floor for every pair and stretching: it
+    let through 0.4 % of geometries with heavy atoms squeezed to ~0.6 Å, whose
+    GFN2-xTB forces reach hundreds of eV/Å.)
+    """
     n = positions.shape[0]
     if n > 1:
         d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
         d[np.diag_indices(n)] = np.inf
+        if bonds.size:
+            d[bonds[:, 0], bonds[:, 1]] = np.inf
+            d[bonds[:, 1], bonds[:, 0]] = np.inf
         if d.min() < min_distance:
             return False
     if bonds.size:
         i, j = bonds[:, 0], bonds[:, 1]
         length = np.linalg.norm(positions[i] - positions[j], axis=1)
         ref = np.linalg.norm(reference[i] - reference[j], axis=1)
-        if np.any(length > max_stretch * ref):
+        if np.any(length > max_stretch * ref) or np.any(length < min_compression * ref):
             return False
     return True
 

@@ -78,3 +78,19 @@ def test_unparsable_smiles_is_a_parse_failure():
     with pytest.raises(GenerationFailure) as info:
         parse_smiles("C1CC(")
     assert info.value.cause == "parse"
+
+
+def test_squeezed_bonds_and_close_nonbonded_atoms_are_not_thermal():
+    conf = embed_conformers(parse_smiles("CC#N"), 1, seed=0)
+    ref = conf.positions[0]
+    assert is_sane(ref, conf.bonds, ref)
+    squeezed = ref.copy()
+    i, j = conf.bonds[0]
+    squeezed[j] = ref[i] + 0.7 * (ref[j] - ref[i])  # bond at 70 % of its length: no thermal motion gets there
+    assert not is_sane(squeezed, conf.bonds, ref)
+    # the nitrogen pushed to 0.9 Å of a non-bonded hydrogen
+    crowded = ref.copy()
+    n = int(np.flatnonzero(conf.numbers == 7)[0])
+    h = int(np.flatnonzero(conf.numbers == 1)[0])
+    crowded[n] = ref[h] + 0.9 * (ref[n] - ref[h]) / np.linalg.norm(ref[n] - ref[h])
+    assert not is_sane(crowded, conf.bonds, ref)
