@@ -70,7 +70,7 @@ def main(argv=None) -> None:
         hparams = yaml.load(resolved[-1].read_text(), Loader=yaml.FullLoader)
         recipe = {**recipe, **{k: hparams[k] for k in ("schedule", "energy_weight", "forces_weight") if k in hparams}}
     accuracy = json.loads(args.accuracy.read_text())
-    acc = accuracy.get(args.run.name) or accuracy.get("model") or accuracy[args.name]
+    acc = accuracy.get(args.name) or accuracy[args.run.name]
     manifest = read_manifest(Path(args.corpus))
     counts = manifest["counts"]
     test, md = acc["test"], acc["test_md500"]
