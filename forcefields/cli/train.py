@@ -63,6 +63,8 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
     ("--root", dict(help="folder holding (or receiving) the datasets")),
     ("--split", dict(type=_split, help="rmd17:N, or a YAML dict such as '{train: 80, val: 10, test: 10, seed: 0}'")),
     ("--cutoff", dict(type=float, help="neighbour cutoff in Å (default: the model's)")),
+    ("--max-force", dict(type=float, metavar="EV_PER_A",
+                         help="leave out frames whose largest force exceeds this (eV/Å), counted and reported")),
     ("--model-arg", dict(dest="model_args", type=_model_arg, action="append", metavar="KEY=VALUE",
                          help="override a model hyper-parameter, e.g. --model-arg hidden=32 (repeatable)")),
     ("--force-mode", dict(choices=["conservative", "direct"], help="forces as -dE/dr or from a direct head")),

@@ -65,6 +65,9 @@ class MolecularDataModule(L.LightningDataModule):
     verbose : print one line per source (frames, cache hit or miss)
     seed : seed of the split (and of the training shuffle) when ``split`` does
         not name one itself; None: 0
+    max_force : eV/Å; frames whose largest atomic force exceeds it are left out
+        of every split (counted in ``num_skipped`` and reported), e.g. geometries
+        squeezed beyond what thermal motion reaches. None: keep every frame.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class MolecularDataModule(L.LightningDataModule):
         use_cache: bool = True,
         verbose: bool = True,
         seed: int | None = None,
+        max_force: float | None = None,
     ):
         super().__init__()
         if isinstance(sources, (str, Path, dict)):
@@ -112,6 +116,10 @@ class MolecularDataModule(L.LightningDataModule):
         self.download = bool(download)
         self.use_cache = bool(use_cache)
         self.verbose = bool(verbose)
+        if max_force is not None and max_force <= 0:
+            raise ValueError(f"max_force={max_force} must be a positive force in eV/Å.")
+        self.max_force = None if max_force is None else float(max_force)
+        self.above_max_force: dict[str, int] = {}
         self.save_hyperparameters(
             {
                 "sources": [s if isinstance(s, (str, dict)) else str(s) for s in sources],
@@ -122,6 +130,7 @@ class MolecularDataModule(L.LightningDataModule):
                 "eval_batch_size": self.eval_batch_size,
                 "dtype": dtype_name(self.dtype),
                 "skip_bad_frames": self.skip_bad_frames,
+                "max_force": self.max_force,
             }
         )
         self._datasets: dict[str, ConcatDataset | None] = {}
@@ -147,6 +156,12 @@ class MolecularDataModule(L.LightningDataModule):
             frames = load_source(source)
             good = check_frames(frames, skip_bad_frames=self.skip_bad_frames)
             self.skipped[source.label] = int((~good).sum())
+            if self.max_force is not None and frames.num_frames:
+                largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])
+                above = good & (largest > self.max_force)
+                self.above_max_force[source.label] = int(above.sum())
+                self.skipped[source.label] += int(above.sum())
+                good &= ~above
             spec = self.split
             if source.kind == "xtb" and not self._split_given:
                 spec = replace(parse_split("corpus"), seed=self.split.seed)  # a corpus is split by molecule
@@ -181,7 +196,10 @@ class MolecularDataModule(L.LightningDataModule):
 
     def _report(self, label: str, total: int, split: dict, hit: bool, path: Path | None) -> None:
         sizes = " / ".join(f"{split[n].size} {n}" for n in SPLIT_NAMES)
-        skipped = f", {self.skipped[label]} bad frames skipped" if self.skipped[label] else ""
+        above = self.above_max_force.get(label, 0)
+        bad = self.skipped[label] - above
+        skipped = (f", {bad} bad frames skipped" if bad else "") + (
+            f", {above} frames with forces above {self.max_force:g} eV/Å left out" if above else "")
         cache = "graph cache off" if path is None else ("graphs from cache" if hit else "graphs built and cached")
         line = f"{label}: {sizes} of {total} frames{skipped}; cutoff {self.cutoff} Å, {dtype_name(self.dtype)}; {cache}"
         log.info("%s (%s)", line, path)

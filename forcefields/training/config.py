@@ -34,6 +34,7 @@ class TrainConfig:
     root : str, optional, where the datasets live or are downloaded
     split : str or dict, optional, e.g. ``"rmd17:1"`` or ``{train: 80, val: 10, test: 10, seed: 0}``
     cutoff : float, optional, neighbour cutoff (Å); defaults to the model's
+    max_force : float, optional, eV/Å; frames with a larger force are left out of every split
     model_args : dict, overrides of model hyper-parameters (e.g. ``{"hidden": 16}``)
     force_mode : {"conservative", "direct"}, optional, overrides the model's
     dtype : {"float32", "float64"}
@@ -66,6 +67,7 @@ class TrainConfig:
     root: str | None = None
     split: str | dict[str, Any] | None = None
     cutoff: float | None = None
+    max_force: float | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
     force_mode: str | None = None
     dtype: str = "float32"

@@ -177,6 +177,7 @@ def _make_datamodule(config: TrainConfig, cutoff: float):
         num_workers=config.num_workers,
         seed=config.seed,
         dtype=config.dtype,
+        max_force=config.max_force,
     )
     accepted = inspect.signature(MolecularDataModule).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())

@@ -201,3 +201,22 @@ def test_cli_generate_and_info(tmp_path, smiles_file, capsys):
     assert "geometries" in capsys.readouterr().out
     assert main(["data", "generate", "--smiles", str(smiles_file), "--out", str(out), "--shard", "3/2"]) == 1
     assert "--shard '3/2'" in capsys.readouterr().err
+
+
+def test_max_force_leaves_out_frames_and_counts_them(reference):
+    from forcefields import MolecularDataModule
+    from forcefields.data.corpus import load_corpus
+
+    out, _ = reference
+    frames = load_corpus(out)
+    largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])
+    limit = float(np.median(largest))
+    dm = MolecularDataModule(f"xtb:{out}", batch_size=4, use_cache=False, verbose=False, max_force=limit)
+    dm.setup()
+    split = dm.splits[f"xtb:{out}"]
+    kept = np.concatenate([split[k] for k in ("train", "val", "test")])
+    assert np.all(largest[kept] <= limit)
+    expected = int((largest[np.concatenate([frames.groups[k] for k in ("train", "val", "test")])] > limit).sum())
+    assert dm.above_max_force[f"xtb:{out}"] == int((largest > limit).sum()) and dm.num_skipped >= expected > 0
+    with pytest.raises(ValueError, match="max_force"):
+        MolecularDataModule(f"xtb:{out}", max_force=0.0)
