@@ -76,7 +76,7 @@ def register_variant(variant: Variant) -> Variant:
     return variant
 
 
-FAMILY_MODULES = ("mpnn", "egnn", "esen")
+FAMILY_MODULES = ("mpnn", "egnn", "esen", "gemnet")
 
 
 def _ensure_loaded() -> None:
@@ -155,7 +155,8 @@ def create_model(
     name : registered variant, e.g. "egnn-m" (see :func:`list_models`)
     statistics : DatasetStatistics, optional
         Sets elements, reference energies, energy scale and neighbour count
-        so the model starts well scaled on that data.
+        so the model starts well scaled on that data, and records the shortest
+        distance per element pair of that data (``config.min_pair_distance``).
     dtype : torch.float32 (default) or torch.float64, or their names
     seed : int, fixes the initial weights
     **overrides : any config field of the family (e.g. ``force_mode="direct"``)
@@ -169,6 +170,9 @@ def create_model(
             energy_scale=float(statistics.force_rms) if statistics.force_rms > 0 else 1.0,
             avg_num_neighbors=float(statistics.avg_num_neighbors),
         )
+        shortest = getattr(statistics, "min_pair_distance", None)
+        if shortest:
+            stat_fields["min_pair_distance"] = {str(k): float(v) for k, v in shortest.items()}
     config = variant.build_config(**{**stat_fields, **overrides})
     return build_model(variant.family, config, dtype=dtype, seed=seed)
 

@@ -82,9 +82,9 @@ def test_list_family_filter(capsys, monkeypatch):
 
 
 def test_list_unknown_family_is_one_sentence(capsys):
-    assert main(["list", "--family", "gemnet"]) == 1
+    assert main(["list", "--family", "schnet"]) == 1
     err = capsys.readouterr().err
-    assert "unknown model family 'gemnet'" in err and "Traceback" not in err
+    assert "unknown model family 'schnet'" in err and "Traceback" not in err
 
 
 def test_unknown_variant_suggests_a_name():
