@@ -10,11 +10,18 @@ can have crossed into the cutoff unseen. Each call keeps the pairs of that list
 closer than the cutoff (strict ``d < cutoff``, like a fresh build), in the same
 sorted order (target, then source), so the model sees exactly the edges, in
 exactly the order, of a freshly built list: results are bit-identical.
+
+Outside the training data. When the model records the shortest distance per
+element pair of its training data, the calculator warns (an
+:class:`~forcefields.extrapolation.ExtrapolationWarning`, once per calculator,
+so once per run) the first time a structure has a pair clearly below it; see
+:mod:`forcefields.extrapolation` for the threshold.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +30,7 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 
 from .data.neighbors import radius_graph
+from .extrapolation import ExtrapolationWarning, PairDistanceGuard
 from .zoo.device import resolve_device, resolve_dtype
 
 __all__ = ["ForceFieldCalculator", "calculator"]
@@ -37,6 +45,12 @@ class ForceFieldCalculator(Calculator):
     device : "cpu" or "cuda"
     dtype : "float32" or "float64"; None keeps the model's dtype (a name loads in float32)
     skin : float, Å; extra radius of the reused neighbour list (0 rebuilds every call)
+
+    Warns
+    -----
+    ExtrapolationWarning : once per calculator, the first time a pair of atoms is clearly
+        closer than the training data's shortest distance of its elements (models that
+        record it; older checkpoints do not and never warn)
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -68,6 +82,9 @@ class ForceFieldCalculator(Calculator):
         self.cutoff = float(self.model.cutoff)
         self.num_builds = 0  # neighbour-list builds, for tests and curiosity
         self._nl: dict[str, Any] | None = None
+        config = getattr(self.model, "config", None)
+        self.guard = PairDistanceGuard(getattr(config, "min_pair_distance", None))
+        self.extrapolation_warned = False
 
     # ------------------------------------------------------------ checks
     def _check(self, atoms) -> None:
@@ -116,6 +133,11 @@ class ForceFieldCalculator(Calculator):
         data = SimpleNamespace(z=z, pos=pos, batch=torch.zeros_like(z), num_graphs=1, edge_index=edge_index)
         with torch.enable_grad():
             out = self.model(data, compute_forces=True)
+        if self.guard.active and not self.extrapolation_warned:
+            problem = self.guard.check(z, pos, edge_index)
+            if problem is not None:
+                self.extrapolation_warned = True
+                warnings.warn(problem, ExtrapolationWarning, stacklevel=2)
         energy = float(out["energy"].detach()[0])
         self.results["energy"] = energy
         self.results["free_energy"] = energy

@@ -18,6 +18,7 @@ class DeviceResults:
     folder: Path
     speed: list[dict] = field(default_factory=list)  # records of all speed-*.json
     accuracy: list[dict] = field(default_factory=list)
+    stability: list[dict] = field(default_factory=list)  # records of stability.json
     runs: dict[str, dict] = field(default_factory=dict)  # run_id -> run header
     files: list[Path] = field(default_factory=list)
 
@@ -43,7 +44,7 @@ def collect(results: str | Path) -> list[DeviceResults]:
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(".partial.json"))
-        files = [f for f in files if f.name.startswith(("speed-", "accuracy"))]
+        files = [f for f in files if f.name.startswith(("speed-", "accuracy", "stability"))]
         if not files:
             continue
         dev = DeviceResults(folder.name, folder, files=files)
@@ -51,7 +52,7 @@ def collect(results: str | Path) -> list[DeviceResults]:
             doc = load_results(f)
             for run in doc["runs"]:
                 dev.runs[run["run_id"]] = run
-            (dev.speed if doc["kind"] == "speed" else dev.accuracy).extend(doc["records"])
+            getattr(dev, doc["kind"]).extend(doc["records"])
         out.append(dev)
     if not out:
         raise FileNotFoundError(f"no result files under {root}; run `forcefields bench speed` or `bench accuracy` first.")

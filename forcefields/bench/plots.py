@@ -170,3 +170,28 @@ def plot_pareto(dev: DeviceResults, path: Path) -> Path | None:
     ax.set_ylabel("force MAE (meV/Å, test split)")
     ax.set_title(f"Accuracy against speed, {dev.label}", fontsize=9)
     return _save(fig, ax, path)
+
+
+def plot_survival(dev: DeviceResults, path: Path) -> Path | None:
+    """Mean survival time (ps) against temperature (K), one line per model, one panel per family."""
+    recs = [r for r in dev.stability if r["status"] in ("survived", "failed")]
+    if not recs:
+        return None
+    plt = _plt()
+    families = sorted({r["family"] for r in recs})
+    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.6), squeeze=False)
+    for ax, fam in zip(axes[0], families):
+        for model in sorted({r["model"] for r in recs if r["family"] == fam}):
+            temps = sorted({r["temperature_k"] for r in recs if r["model"] == model})
+            mean = [sum(r["survived_ps"] for r in recs if r["model"] == model and r["temperature_k"] == t)
+                    / sum(1 for r in recs if r["model"] == model and r["temperature_k"] == t) for t in temps]
+            ax.plot(temps, mean, marker="o", label=model)
+        target = max(r["target_ps"] for r in recs if r["family"] == fam)
+        ax.axhline(target, color="grey", lw=0.8, ls="--")
+        ax.set(title=fam, xlabel="temperature (K)", ylabel="mean survival time (ps)", ylim=(0, 1.05 * target))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .accuracy import PUBLISHED
 from .collect import DeviceResults, collect, ok, peer_ratio
-from .plots import md_latency_by_model, plot_memory, plot_pareto, plot_throughput
+from .plots import md_latency_by_model, plot_memory, plot_pareto, plot_survival, plot_throughput
 
 __all__ = ["build_report", "update_readme", "START", "END"]
 
@@ -56,7 +56,7 @@ def _order(records: list[dict]) -> list[dict]:
 
 def _machine_lines(dev: DeviceResults) -> list[str]:
     lines = []
-    used = {r["run_id"] for r in dev.speed + dev.accuracy}
+    used = {r["run_id"] for r in dev.speed + dev.accuracy + dev.stability}
     for run_id in sorted(used):
         run = dev.runs[run_id]
         m = run["machine"]
@@ -149,9 +149,33 @@ def _accuracy_section(dev: DeviceResults) -> list[str]:
                     "force RMSE meV/Å", "MD latency ms", "note"], rows), ""]
 
 
+def _stability_section(dev: DeviceResults) -> list[str]:
+    """One row per model, structure set and temperature: runs surviving, mean survival, drift, speed."""
+    if not dev.stability:
+        return []
+    groups: dict[tuple, list[dict]] = {}
+    for r in dev.stability:
+        groups.setdefault((r["model"], r["structure"].split("#")[0], r["temperature_k"], r["target_ps"]), []).append(r)
+    rows = []
+    for (model, structure, temp, target), rs in sorted(groups.items()):
+        ran = [r for r in rs if r["status"] != "error"]
+        drift = [r["nve_drift_mev_atom_ps"] for r in ran if r.get("nve_drift_mev_atom_ps") is not None]
+        speed = [r["ms_per_step"] for r in ran if r["ms_per_step"]]
+        rows.append([model, structure, f"{temp:g}", f"{sum(r['status'] == 'survived' for r in ran)}/{len(rs)}",
+                     _fmt(sum(r["survived_ps"] for r in ran) / len(ran) if ran else None), f"{target:g}",
+                     _fmt(sum(abs(d) for d in drift) / len(drift) if drift else None),
+                     _fmt(sum(speed) / len(speed) if speed else None)])
+    criteria = sorted({r["criterion"] for r in dev.stability})
+    return ["### MD stability", "",
+            f"Langevin MD from the start frames; a run fails at {'; '.join(criteria)}. "
+            "NVE drift: |slope| of the total energy in a separate NVE run.", "",
+            _table(["model", "structures", "T (K)", "survived", "mean survival (ps)", "target (ps)",
+                    "NVE drift (meV/atom/ps)", "ms/step"], rows), ""]
+
+
 def _device_section(dev: DeviceResults, plots: dict[str, Path], base: Path) -> list[str]:
     out = [f"## {dev.label}", ""] + _machine_lines(dev) + [""]
-    out += _speed_sections(dev) + _accuracy_section(dev)
+    out += _speed_sections(dev) + _accuracy_section(dev) + _stability_section(dev)
     for title, p in plots.items():
         out += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
     return out
@@ -178,7 +202,8 @@ def build_report(results: str | Path = "benchmarks/results", readme: str | Path 
         plots = {}
         for title, fn, fname in (("throughput", plot_throughput, "throughput.png"),
                                  ("memory", plot_memory, "memory.png"),
-                                 ("accuracy against speed", plot_pareto, "pareto.png")):
+                                 ("accuracy against speed", plot_pareto, "pareto.png"),
+                                 ("MD survival time against temperature", plot_survival, "stability.png")):
             p = fn(dev, dev.folder / fname)
             if p is not None:
                 plots[title] = p

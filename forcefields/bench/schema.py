@@ -22,10 +22,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SchemaError", "validate", "SPEED_SCHEMA", "ACCURACY_SCHEMA", "SPEED_RECORD", "ACCURACY_RECORD", "RUN"]
+__all__ = ["SchemaError", "validate", "SPEED_SCHEMA", "ACCURACY_SCHEMA", "STABILITY_SCHEMA", "SPEED_RECORD",
+           "ACCURACY_RECORD", "STABILITY_RECORD", "RUN"]
 
 SPEED_SCHEMA = "forcefields.bench/speed-v1"
 ACCURACY_SCHEMA = "forcefields.bench/accuracy-v1"
+STABILITY_SCHEMA = "forcefields.bench/stability-v1"
+SCHEMAS = {"speed": SPEED_SCHEMA, "accuracy": ACCURACY_SCHEMA, "stability": STABILITY_SCHEMA}
 
 STATUSES = ("ok", "failed", "skipped", "oom")
 REGIMES = ("md", "batch", "large")
@@ -106,6 +109,30 @@ ACCURACY_RECORD = {
 }
 
 
+# One MD run of `bench stability`: a model, a start structure, a temperature and a seed.
+STABILITY_RECORD = {
+    "run_id": ((str,), True),
+    "model": ((str,), True),
+    "family": ((str,), True),
+    "structure": ((str,), True),  # "rmd17:aspirin#3" (start frame 3) or "<file>#k"
+    "n_atoms": ((int,), True),
+    "temperature_k": (_NUM, True),
+    "seed": ((int,), True),
+    "timestep_fs": (_NUM, True),
+    "target_ps": (_NUM, True),
+    "criterion": ((str,), True),  # the failure criterion in words
+    "status": ((str,), True),  # "survived", "failed" (the criterion tripped) or "error"
+    "reason": (_OPT_STR, True),
+    "survived_ps": (_OPT_NUM, True),  # simulated time before failure (= target_ps when survived)
+    "nve_ps": (_OPT_NUM, False),
+    "nve_drift_mev_atom_ps": (_OPT_NUM, False),  # NVE total-energy drift, meV/atom/ps
+    "ms_per_step": (_OPT_NUM, True),
+    "ns_per_day": (_OPT_NUM, False),
+    "last_frames": (_OPT_STR, False),  # file of the last frames before failure, relative to the result file
+}
+STABILITY_STATUSES = ("survived", "failed", "error")
+
+
 class SchemaError(ValueError):
     """A result document does not follow the schema."""
 
@@ -168,8 +195,18 @@ def _check_accuracy_record(r: dict, where: str) -> None:
         raise SchemaError(f"{where} has status {r['status']!r} but no reason.")
 
 
+def _check_stability_record(r: dict, where: str) -> None:
+    _check_fields(r, STABILITY_RECORD, where)
+    if r["status"] not in STABILITY_STATUSES:
+        raise SchemaError(f"{where}.status is {r['status']!r}; expected one of {STABILITY_STATUSES}.")
+    if r["status"] != "error" and (r["survived_ps"] is None or r["survived_ps"] < 0):
+        raise SchemaError(f"{where}.survived_ps must be a non-negative number for a run that ran.")
+    if r["status"] != "survived" and not r["reason"]:
+        raise SchemaError(f"{where} has status {r['status']!r} but no reason.")
+
+
 def validate(doc: Any) -> str:
-    """Check a result document; return its kind ("speed" or "accuracy").
+    """Check a result document; return its kind ("speed", "accuracy" or "stability").
 
     Raises
     ------
@@ -178,9 +215,9 @@ def validate(doc: Any) -> str:
     if not isinstance(doc, dict):
         raise SchemaError("a result document must be a JSON object.")
     kind = doc.get("kind")
-    expected = {"speed": SPEED_SCHEMA, "accuracy": ACCURACY_SCHEMA}
+    expected = SCHEMAS
     if kind not in expected:
-        raise SchemaError(f"kind is {kind!r}; expected 'speed' or 'accuracy'.")
+        raise SchemaError(f"kind is {kind!r}; expected 'speed', 'accuracy' or 'stability'.")
     if doc.get("schema") != expected[kind]:
         raise SchemaError(f"schema is {doc.get('schema')!r}; this version reads {expected[kind]!r}.")
     _check_fields(
@@ -193,7 +230,7 @@ def validate(doc: Any) -> str:
         _check_fields(run, RUN, f"runs[{i}]")
         _check_fields(run["machine"], MACHINE, f"runs[{i}].machine")
         run_ids.add(run["run_id"])
-    check = _check_speed_record if kind == "speed" else _check_accuracy_record
+    check = {"speed": _check_speed_record, "accuracy": _check_accuracy_record, "stability": _check_stability_record}[kind]
     for i, rec in enumerate(doc["records"]):
         check(rec, f"records[{i}]")
         if rec["run_id"] not in run_ids:

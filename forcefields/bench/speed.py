@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..local_paths import interpreter_name
 from ..data.neighbors import radius_graph
 from .machine import machine_info, resolve_device
 from .memory import PeakMemory
@@ -324,6 +325,8 @@ def run_speed(settings: SpeedSettings) -> dict:
     run_id = new_run_id()
     settings_dict = {k: v for k, v in asdict(s).items() if k not in ("progress",)}
     settings_dict.update(device=str(device), models=names)
+    if s.peer_python:  # results are shared: interpreters by environment name, not by absolute path
+        settings_dict["peer_python"] = ",".join(interpreter_name(p) for p in _split(s.peer_python))
     run = {"run_id": run_id, "created": now_iso(), "complete": False, "machine": machine,
            "settings": settings_dict, "peers": []}
     writer = ResultWriter(s.out, "speed", label, f"speed-{s.dtype}", run)
@@ -385,5 +388,5 @@ def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point],
         timeout = 3 * peer_settings["time_budget_s"] + 600 if peer_settings["time_budget_s"] else None
         out = run_peer(python, request_path, runner, timeout_s=timeout)
     records = peer_records(out, request, base)
-    info = dict(out["peer"], models=s.peer_models, runner=runner.name, python=str(python))
+    info = dict(out["peer"], models=s.peer_models, runner=runner.name, python=interpreter_name(python))
     return records, info

@@ -2,8 +2,8 @@
 
 Layout: ``<out>/<device_label>/<stem>.json`` (complete results, validated),
 ``<stem>.csv`` (the same records, flat) and ``<stem>.partial.json`` (a run in
-progress or one that stopped early). Stems: ``speed-<dtype>`` and
-``accuracy``.
+progress or one that stopped early). Stems: ``speed-<dtype>``,
+``accuracy`` and ``stability``.
 
 A run writes only its partial file while it goes. When it completes, its
 records are merged into the complete file: records of earlier runs for the
@@ -22,7 +22,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .schema import ACCURACY_SCHEMA, SPEED_SCHEMA, SchemaError, validate
+from ..local_paths import scrub
+from .schema import SCHEMAS, SchemaError, validate
 
 __all__ = ["new_run_id", "now_iso", "result_paths", "ResultWriter", "load_results", "record_key"]
 
@@ -48,6 +49,9 @@ def record_key(kind: str, r: dict) -> tuple:
     """The point a record measures; a newer record of the same point replaces it."""
     if kind == "speed":
         return (r["source"], r["model"], r["dtype"], r["compile"], r["regime"], r["system"], r["n_atoms"], r["n_molecules"])
+    if kind == "stability":
+        return (r["model"], r["structure"], float(r["temperature_k"]), r["seed"], float(r["target_ps"]),
+                float(r["timestep_fs"]), r["criterion"])
     return (r["model"], r["dataset"], r["split"], r["dtype"])
 
 
@@ -105,12 +109,13 @@ class ResultWriter:
         self.kind = kind
         self.device_label = device_label
         self.paths = result_paths(out, device_label, stem)
-        self.run = dict(run, complete=False)
+        # Result files are committed and shared: absolute paths in the settings become names.
+        self.run = scrub(dict(run, complete=False))
         self.records: list[dict] = []
 
     def _doc(self, runs: list[dict], records: list[dict], complete: bool) -> dict:
         return {
-            "schema": SPEED_SCHEMA if self.kind == "speed" else ACCURACY_SCHEMA,
+            "schema": SCHEMAS[self.kind],
             "kind": self.kind,
             "device_label": self.device_label,
             "complete": complete,
@@ -119,8 +124,8 @@ class ResultWriter:
         }
 
     def add(self, records: list[dict]) -> None:
-        """Append records and rewrite the partial file."""
-        self.records.extend(records)
+        """Append records (absolute paths in them reduced to names) and rewrite the partial file."""
+        self.records.extend(scrub(records))
         self.save_partial()
 
     def save_partial(self) -> Path:

@@ -1,8 +1,9 @@
-"""`forcefields bench speed|accuracy|report`: the benchmark harness.
+"""`forcefields bench speed|accuracy|stability|report`: the benchmark harness.
 
     forcefields bench speed --models egnn-s,esen-l2-s --device cuda --compile
     forcefields bench speed --models mpnn-s --peer mace --peer-python /work/peers/mace/bin/python
     forcefields bench accuracy --models all-pretrained --root ../shared/data/rmd17
+    forcefields bench stability --models all-pretrained --temperatures 300,500,1000 --ps 100 --seeds 3 --workers 2
     forcefields bench report --update-readme README.md
 """
 
@@ -100,6 +101,22 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stability(args: argparse.Namespace) -> int:
+    from ..bench.stability import StabilitySettings, run_stability
+
+    s = StabilitySettings(models=args.models, temperatures=tuple(float(t) for t in args.temperatures.split(",") if t.strip()),
+                          ps=args.ps, seeds=args.seeds, timestep_fs=args.timestep, friction=args.friction,
+                          nve_ps=args.nve_ps, structures=args.structures, root=args.root, bond_stretch=args.bond_stretch,
+                          min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, out=args.out)
+    result = run_stability(s)
+    for r in result["records"]:
+        survived = "–" if r["survived_ps"] is None else f"{r['survived_ps']:.3g} ps"
+        print(f"  {r['model']:<28} {r['structure']:<18} {r['temperature_k']:6g} K seed {r['seed']}: {r['status']:<8} "
+              f"{survived}" + (f" ({r['reason']})" if r["reason"] else ""))
+    print(f"{result['ran']} run(s), {result['skipped']} already done; results in {result['path']}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from ..bench.report import build_report
 
@@ -111,7 +128,7 @@ def _report(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmark speed and accuracy, with peers", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="bench_command", metavar="{speed,accuracy,report}")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{speed,accuracy,stability,report}")
 
     sp = sub.add_parser("speed", help="latency, throughput and memory in three regimes (md, batch, large)")
     sp.add_argument("--models", default=None, help="comma list of variants or pretrained names, 'all' or 'all-pretrained' (default all)")
@@ -155,6 +172,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ac.add_argument("--out", default="benchmarks/results")
     ac.add_argument("--no-progress", action="store_true")
     ac.set_defaults(func=_accuracy)
+
+    st = sub.add_parser("stability", help="time to failure of Langevin MD per model, temperature and seed")
+    st.add_argument("--models", default="all-pretrained", help="comma list of pretrained names or folders, or all-pretrained")
+    st.add_argument("--temperatures", default="300,500,1000", help="K, comma list (default 300,500,1000)")
+    st.add_argument("--ps", type=float, default=100.0, help="target simulated time per run, ps (default 100)")
+    st.add_argument("--seeds", type=int, default=3, help="runs per temperature, each from its own start frame (default 3)")
+    st.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
+    st.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
+    st.add_argument("--nve-ps", type=float, default=5.0, help="ps of NVE for the energy drift (default 5; 0: none)")
+    st.add_argument("--structures", default=None, help="extxyz of start frames for every model (default: rMD17 test_01 frames)")
+    st.add_argument("--root", default="../shared/data/rmd17", help="rMD17 folder (default ../shared/data/rmd17)")
+    st.add_argument("--bond-stretch", type=float, default=2.25, help="failure: a start-frame bond longer than this, Å (default 2.25)")
+    st.add_argument("--min-distance", type=float, default=0.6, help="failure: two atoms closer than this, Å (default 0.6)")
+    st.add_argument("--workers", type=int, default=1, help="processes running in parallel (default 1)")
+    st.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    st.add_argument("--out", default="benchmarks/results")
+    st.set_defaults(func=_stability)
 
     rp = sub.add_parser("report", help="markdown tables and plots from the stored results")
     rp.add_argument("--results", default="benchmarks/results", help="results root (default benchmarks/results)")

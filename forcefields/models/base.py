@@ -66,6 +66,12 @@ class ForceFieldConfig:
         Number of interaction blocks (fixed per family).
     num_rbf : int
         Radial basis functions.
+    min_pair_distance : dict str -> float
+        Shortest distance (Å) per element pair seen in the training data, keyed
+        ``"<Z1>-<Z2>"`` with Z1 <= Z2 (e.g. ``"1-6"``). Not a hyper-parameter: a
+        record of where the model has data, read by the ASE calculator to warn when
+        a structure goes below it. Empty (no warning) for models built without
+        statistics and for checkpoints written before it was recorded.
     """
 
     cutoff: float = 5.0
@@ -77,6 +83,7 @@ class ForceFieldConfig:
     hidden: int = 64
     num_layers: int = 3
     num_rbf: int = 16
+    min_pair_distance: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,6 +104,8 @@ class ForceFieldConfig:
             d["elements"] = tuple(int(z) for z in d["elements"])
         if "atomic_energies" in d:
             d["atomic_energies"] = {str(k): float(v) for k, v in d["atomic_energies"].items()}
+        if "min_pair_distance" in d:
+            d["min_pair_distance"] = {str(k): float(v) for k, v in (d["min_pair_distance"] or {}).items()}
         return cls(**d)
 
     def validate(self) -> None:

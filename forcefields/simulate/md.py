@@ -15,7 +15,7 @@ import collections
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -124,6 +124,7 @@ def run_md(
     out: str | Path | None = None,
     interval: int = 10,
     progress: bool = True,
+    stop_when: Callable[[np.ndarray], str | None] | None = None,
 ) -> MDSummary:
     """Run Langevin (NVT) or velocity-Verlet (NVE) dynamics from Maxwell-Boltzmann velocities.
 
@@ -144,6 +145,9 @@ def run_md(
     interval : int, write a frame every ``interval`` steps (step 0 included:
         ``steps // interval + 1`` frames)
     progress : bool, show a rich progress bar on stderr
+    stop_when : optional extra failure criterion: called with the positions (n, 3) Å after
+        every step, it returns why the run has failed (a sentence) or None; a failure
+        is handled like a blow-up (stop, last frames written)
 
     Returns
     -------
@@ -180,7 +184,7 @@ def run_md(
         dyn = VelocityVerlet(atoms, dt)
 
     writer = _Writer(out, interval)
-    record = _Recorder(atoms, dyn, writer, timestep_fs)
+    record = _Recorder(atoms, dyn, writer, timestep_fs, stop_when)
     dyn.attach(record, interval=1)  # ASE calls it at step 0, then after every step
     bar = StepProgress(progress, steps, f"MD {thermostat} {temperature_K:g} K")
     t0 = time.perf_counter()
@@ -237,8 +241,9 @@ def _thermalize(atoms, temperature_K: float, rng) -> None:
 class _Recorder:
     """Step observer: energies and temperature, blow-up checks, frames, progress."""
 
-    def __init__(self, atoms, dyn, writer: "_Writer", timestep_fs: float):
+    def __init__(self, atoms, dyn, writer: "_Writer", timestep_fs: float, stop_when=None):
         self.atoms, self.dyn, self.writer, self.timestep_fs = atoms, dyn, writer, timestep_fs
+        self.stop_when = stop_when
         self.step = -1
         self.times: list[float] = []
         self.total_energies: list[float] = []
@@ -256,6 +261,8 @@ class _Recorder:
         state = _State(step, step * self.timestep_fs, a.positions.copy(), momenta, epot, np.array(forces), temperature)
         self.last.append(state)
         problem = _blowup_reason(a.positions, epot, forces)
+        if problem is None and self.stop_when is not None:
+            problem = self.stop_when(a.positions)
         if problem:
             self.step = max(step - 1, 0)  # the last good step
             raise _BlowUp(f"at step {step} ({step * self.timestep_fs:g} fs) {problem}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.statistics import merge_min_pair_distances
 from .finetune_data import data_fingerprint
 from .finetune_elements import element_names
 
@@ -50,8 +51,9 @@ def save_finetuned(
 ) -> Path:
     """Save the fine-tuned model as a zoo checkpoint whose card tells its story.
 
-    ``config.json`` ``training`` records the parent (name, weights sha256,
-    folder), the data (sources, sha256, frames, split, reader options), the
+    ``config.json`` ``training`` records the parent (name, weights sha256 and
+    variant; never its local folder, since the checkpoint is made to be
+    published), the data (sources, sha256, frames, split, reader options), the
     replay, the recipe, the reference energies, the new elements, the frozen
     parameters and the metrics before and after; the card says the same in
     words, and up to five evaluation frames become ``reference.extxyz``.
@@ -71,7 +73,10 @@ def save_finetuned(
         "reader": [s.options.to_dict() for s in sources],
         "units_read": dict(framesets[0].units),
     }
-    parent_record = {k: parent_info[k] for k in ("name", "weights_sha256", "path", "variant")}
+    parent_record = {k: parent_info[k] for k in ("name", "weights_sha256", "variant")}
+    shortest = getattr(model.config, "min_pair_distance", None)
+    if shortest:  # the parent's record, lowered where the new data comes closer
+        model.config.min_pair_distance = merge_min_pair_distances(shortest, new_dm.statistics.min_pair_distance)
     training = {
         "finetuned_from": parent_record,
         "data": data_record,

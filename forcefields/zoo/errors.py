@@ -12,6 +12,7 @@ __all__ = [
     "ChecksumError",
     "FormatVersionError",
     "PretrainedNotFoundError",
+    "HubUnreachableError",
 ]
 
 
@@ -32,3 +33,17 @@ class PretrainedNotFoundError(FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would prefix an errno otherwise
         return str(self.args[0]) if self.args else ""
+
+
+class HubUnreachableError(RuntimeError):
+    """The Hub (or its network) did not answer: no connection, DNS failure, server error.
+
+    Attributes
+    ----------
+    reason : str, one line: the error type and its first line, e.g.
+        "ConnectError: [Errno 111] Connection refused"
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason

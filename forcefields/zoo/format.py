@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ..local_paths import scrub
 from .device import dtype_name, resolve_device, resolve_dtype
 from .errors import CheckpointError, ChecksumError, FormatVersionError
 
@@ -159,7 +160,9 @@ def save_checkpoint(
         reproduce them) go to the card.
     training : dict, optional
         How the model was trained (dataset, split, frames, seed, recipe,
-        command, ...); stored verbatim in config.json.
+        command, ...); stored in config.json with absolute paths reduced to
+        their names (a checkpoint is made to be published, see
+        :mod:`forcefields.local_paths`), everything else verbatim.
     statistics : DatasetStatistics or dict, optional
         Training-data statistics; defaults to ``training["statistics"]``.
     reference : ase.Atoms or list of ase.Atoms, optional
@@ -224,8 +227,10 @@ def save_checkpoint(
             },
         }
         write_reference(tmp, model, reference)
+        # Published as is by `push`: names, hashes and relative paths only (absolute paths -> names).
+        config = scrub(config)
         write_json(tmp / CONFIG_FILE, config)
-        (tmp / CARD_FILE).write_text(render_card(config, info), encoding="utf-8")
+        (tmp / CARD_FILE).write_text(scrub(render_card(config, info)), encoding="utf-8")
         _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

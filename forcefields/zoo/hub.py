@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PretrainedNotFoundError
+from .errors import HubUnreachableError, PretrainedNotFoundError
 from .format import WEIGHTS_FILE, _replace_dir, is_checkpoint, read_config, verify_files
 from .index import PretrainedEntry
 from .resolve import SOURCE_FILE, cache_root, hub_dir, index_entries, is_offline, locate, not_found, repo_id_for
@@ -77,12 +77,14 @@ def _copy_files(src: Path, dst: Path) -> None:
             shutil.copy2(f, dst / f.name)
 
 
-def _hub_error(action: str, repo_id: str, err: Exception) -> RuntimeError:
+def _hub_error(action: str, repo_id: str, err: Exception) -> HubUnreachableError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return RuntimeError(
-        f"could not {action} {repo_id} at {_endpoint()} ({type(err).__name__}: {first}); check the "
+    reason = f"{type(err).__name__}: {first}"
+    return HubUnreachableError(
+        f"could not {action} {repo_id} at {_endpoint()} ({reason}); check the "
         "connection and token (HF_TOKEN), or work offline with HF_HUB_OFFLINE=1 and FORCEFIELDS_CHECKPOINTS "
-        "or FORCEFIELDS_HUB_DIR."
+        "or FORCEFIELDS_HUB_DIR.",
+        reason=f"{reason} at {_endpoint()}",
     )
 
 
@@ -199,7 +201,12 @@ def pull(
     # The index's checksums describe one revision of one repo; other choices are checked for
     # self-consistency only.
     same = entry is not None and repo == repo_id_for(name, entry) and (revision is None or revision == pinned)
-    folder = download(name, repo, rev, entry if same else None, token=token, missing_ok=True)
+    try:
+        folder = download(name, repo, rev, entry if same else None, token=token, missing_ok=True)
+    except HubUnreachableError as err:
+        if entry is not None or repo_id is not None:
+            raise  # a known name (or an explicit repo): the network is the whole story
+        not_found(name, repo, rev, unreachable=err.reason)
     if folder is None:
         not_found(name, repo, rev)
     return folder

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
-from .errors import PretrainedNotFoundError
+from .errors import HubUnreachableError, PretrainedNotFoundError
 from .format import CONFIG_FILE, is_checkpoint
 from .index import INDEX_FILE, PretrainedEntry, read_index
 
@@ -163,15 +163,28 @@ def locate(name_or_path: str | os.PathLike, *, download: bool = True) -> tuple[P
 
         repo = repo_id_for(name, entry)
         revision = entry.revision if entry else None
-        folder = _download(name, repo, revision, entry, missing_ok=True)
+        try:
+            folder = _download(name, repo, revision, entry, missing_ok=True)
+        except HubUnreachableError as err:
+            if entry is not None:
+                raise  # an indexed name: the network, not the name, is the problem
+            # An unknown name may well be a typo: suggest, list the places, and add the network reason.
+            not_found(name, repo, revision, unreachable=err.reason)
         if folder is not None:
             return folder, entry
         not_found(name, repo, revision)
     not_found(name, None)
 
 
-def not_found(name: str, repo: str | None, revision: str | None = None) -> NoReturn:
-    """Raise the error for a name found nowhere, with close names and the places looked at."""
+def not_found(name: str, repo: str | None, revision: str | None = None, unreachable: str | None = None) -> NoReturn:
+    """Raise the error for a name found nowhere, with close names and the places looked at.
+
+    Parameters
+    ----------
+    name : the name asked for
+    repo, revision : the Hub repo tried (None: the Hub was not tried)
+    unreachable : why the Hub could not be asked (one line), when it could not
+    """
     close = difflib.get_close_matches(name, known_names(), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     places = [f"{d} (shipped)" for d in checkpoint_dirs()] + [f"{cache_root()} (cache)"]
@@ -182,6 +195,8 @@ def not_found(name: str, repo: str | None, revision: str | None = None) -> NoRet
             places.append(f"{hd / repo} (FORCEFIELDS_HUB_DIR)")
         elif is_offline():
             places.append(f"the Hub repo {repo}{at} (skipped: HF_HUB_OFFLINE is set)")
+        elif unreachable:
+            places.append(f"the Hub repo {repo}{at} (unreachable: {unreachable})")
         else:
             places.append(f"the Hub repo {repo}{at} (not found)")
     raise PretrainedNotFoundError(

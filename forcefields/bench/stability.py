@@ -1,0 +1,295 @@
+"""``forcefields bench stability``: how long a potential survives molecular dynamics.
+
+Force errors do not tell whether a potential survives MD (Fu et al. 2023,
+"Forces are not enough"). For each model, start structure, temperature and
+seed this runs Langevin dynamics (ASE, through :func:`forcefields.simulate.md.run_md`)
+until ``ps`` picoseconds or the failure criterion trips, then a short NVE run
+from the same start for the energy drift, and stores one record per run in
+``<out>/<device_label>/stability.json`` (schema ``forcefields.bench/stability-v1``).
+
+Failure criterion (:class:`Criterion`, stated in every record): a bond of the
+start frame (ASE's covalent-radius neighbour list) stretched past
+``bond_stretch`` Å (default 2.25), or two atoms closer than ``min_distance`` Å
+(default 0.6), or a non-finite energy, force or position. A failed run writes
+its last frames to ``stability-frames/`` next to the results.
+
+Runs are independent tasks: they go to ``workers`` processes, every finished
+one is written to ``stability.partial.json`` at once, and a run stopped early
+is resumed by the same command (finished tasks are skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..local_paths import public_path
+from .machine import machine_info, resolve_device
+from .resolve import expand_model_names
+from .store import ResultWriter, load_results, new_run_id, now_iso, record_key
+
+__all__ = ["Criterion", "StabilitySettings", "run_stability", "start_structures", "run_one"]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """When an MD run counts as failed.
+
+    Attributes
+    ----------
+    bond_stretch : Å; a bond of the start frame longer than this has broken
+    min_distance : Å; two atoms closer than this have collapsed
+    """
+
+    bond_stretch: float = 2.25
+    min_distance: float = 0.6
+
+    def describe(self) -> str:
+        return (f"a start-frame bond longer than {self.bond_stretch:g} Å, two atoms closer than "
+                f"{self.min_distance:g} Å, or non-finite numbers")
+
+    def check(self, bonds: np.ndarray):
+        """A function of the positions (n, 3) Å returning why the run failed, or None."""
+        i, j = bonds[:, 0], bonds[:, 1]
+
+        def stop_when(positions: np.ndarray) -> str | None:
+            if len(i):
+                length = np.linalg.norm(positions[i] - positions[j], axis=1)
+                k = int(np.argmax(length))
+                if length[k] > self.bond_stretch:
+                    return f"the bond {int(i[k])}-{int(j[k])} stretched to {length[k]:.2f} Å (> {self.bond_stretch:g} Å)"
+            from scipy.spatial import cKDTree
+
+            pairs = cKDTree(positions).query_pairs(self.min_distance, output_type="ndarray")
+            if len(pairs):
+                a, b = (int(x) for x in pairs[0])
+                return f"atoms {a} and {b} came {np.linalg.norm(positions[a] - positions[b]):.2f} Å apart (< {self.min_distance:g} Å)"
+            return None
+
+        return stop_when
+
+
+def start_bonds(atoms) -> np.ndarray:
+    """(B, 2) atom pairs bonded in ``atoms`` by ASE's natural (covalent-radius) cutoffs, i < j."""
+    from ase.neighborlist import build_neighbor_list, natural_cutoffs
+
+    nl = build_neighbor_list(atoms, natural_cutoffs(atoms), self_interaction=False, bothways=False)
+    matrix = nl.get_connectivity_matrix(sparse=True).tocoo()
+    pairs = np.stack([matrix.row, matrix.col], axis=1)
+    return pairs[pairs[:, 0] < pairs[:, 1]]
+
+
+@dataclass
+class StabilitySettings:
+    """What ``forcefields bench stability`` runs.
+
+    Attributes
+    ----------
+    models : pretrained names or checkpoint folders (comma list), or "all-pretrained"
+    temperatures : K, one Langevin run per temperature (and seed)
+    ps : ps, target simulated time of each Langevin run
+    seeds : runs per temperature; seed k starts from start frame k with velocities of seed k
+    timestep_fs : fs
+    friction : 1/fs, Langevin friction
+    nve_ps : ps of the NVE run for the energy drift (0: none)
+    structures : an extxyz file of start frames for every model (default: rMD17 ``test_01``
+        frames of each model's own molecules, read under ``root``)
+    root : folder of the rMD17 npz files
+    bond_stretch, min_distance : Å, the failure criterion (see :class:`Criterion`)
+    workers : processes running tasks in parallel
+    dtype : "float32" or "float64"
+    out : results root
+    """
+
+    models: str = "all-pretrained"
+    temperatures: tuple[float, ...] = (300.0, 500.0, 1000.0)
+    ps: float = 100.0
+    seeds: int = 3
+    timestep_fs: float = 0.5
+    friction: float = 0.01
+    nve_ps: float = 5.0
+    structures: str | None = None
+    root: str = "../shared/data/rmd17"
+    bond_stretch: float = 2.25
+    min_distance: float = 0.6
+    workers: int = 1
+    dtype: str = "float32"
+    out: str = "benchmarks/results"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def criterion(self) -> Criterion:
+        return Criterion(self.bond_stretch, self.min_distance)
+
+    def check(self) -> None:
+        if self.ps <= 0 or self.timestep_fs <= 0 or self.seeds < 1 or self.workers < 1 or self.nve_ps < 0:
+            raise ValueError(
+                f"--ps {self.ps}, --timestep {self.timestep_fs} fs, --seeds {self.seeds}, --workers {self.workers} and "
+                f"--nve-ps {self.nve_ps} must be positive (--nve-ps may be 0); fix the value named."
+            )
+        if not self.temperatures or min(self.temperatures) <= 0:
+            raise ValueError(f"--temperatures {self.temperatures} must be positive kelvins, e.g. 300,500,1000.")
+        if not 0 < self.min_distance < self.bond_stretch:
+            raise ValueError(f"--min-distance {self.min_distance} Å must be positive and below --bond-stretch {self.bond_stretch} Å.")
+
+
+def start_structures(name: str, s: StabilitySettings) -> list[tuple[str, Any]]:
+    """(label, ase.Atoms) start frames of one model: ``seeds`` frames per molecule.
+
+    From ``s.structures`` (frames 0..seeds-1, cycled) when given, else from the
+    rMD17 ``test_01`` file of each ``rmd17:<molecule>`` the model was trained on.
+    """
+    if s.structures:
+        from ase.io import read
+
+        path = Path(s.structures)
+        if not path.is_file():
+            raise FileNotFoundError(f"--structures {path} does not exist; give an extxyz file of start frames.")
+        frames = read(str(path), index=":")
+        return [(f"{path.name}#{k % len(frames)}", frames[k % len(frames)]) for k in range(s.seeds)]
+    from ase import Atoms
+
+    from forcefields.zoo import pretrained_info
+
+    from .accuracy import _training_data
+
+    sources, _ = _training_data(pretrained_info(name).config or {})
+    molecules = [src.split(":", 1)[1] for src in sources if src.startswith("rmd17:")]
+    if not molecules:
+        raise ValueError(f"{name} records no rMD17 training molecule; pass --structures with an extxyz of start frames.")
+    out = []
+    for mol in molecules:
+        path = Path(s.root) / f"rmd17_{mol}_test_01.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; pass --root with the rMD17 npz files, or --structures.")
+        with np.load(path) as d:
+            for k in range(s.seeds):
+                out.append((f"rmd17:{mol}#{k}", Atoms(numbers=d["nuclear_charges"].astype(int), positions=d["coords"][k])))
+    return out
+
+
+def run_one(task: dict) -> dict:
+    """One task (model, structure, temperature, seed) -> its record. Runs in a worker process.
+
+    Parameters
+    ----------
+    task : dict with ``model``, ``structure`` (label), ``atoms`` (ase.Atoms), ``temperature_k``,
+        ``seed``, ``settings`` (dict of :class:`StabilitySettings`), ``frames_dir``, ``base`` (record fields)
+    """
+    import torch
+
+    from forcefields.simulate.md import as_calculator, run_md
+
+    torch.set_num_threads(1)
+    s = StabilitySettings(**task["settings"])
+    crit = s.criterion()
+    atoms = task["atoms"].copy()
+    rec = dict(task["base"], model=public_path(task["model"]), structure=task["structure"], n_atoms=len(atoms),
+               temperature_k=float(task["temperature_k"]), seed=int(task["seed"]), timestep_fs=s.timestep_fs,
+               target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
+               ms_per_step=None, family="unknown")
+    try:
+        from forcefields.zoo import load
+
+        model = load(task["model"], dtype=s.dtype)
+        rec["family"] = str(getattr(model, "family", "unknown"))
+        calc = as_calculator(model)
+        stop = crit.check(start_bonds(atoms))
+        steps = int(round(s.ps * 1000 / s.timestep_fs))
+        with tempfile.TemporaryDirectory() as tmp:
+            traj = Path(tmp) / "run.extxyz"
+            summary = run_md(atoms, calc, temperature_K=rec["temperature_k"], steps=steps, timestep_fs=s.timestep_fs,
+                             friction=s.friction, seed=rec["seed"], out=traj, interval=max(steps, 1), progress=False,
+                             stop_when=stop)
+            last = None
+            if summary.last_frames:
+                frames_dir = Path(task["frames_dir"])
+                frames_dir.mkdir(parents=True, exist_ok=True)
+                fname = f"{rec['model']}__{task['structure'].replace(':', '-').replace('#', '-')}__{rec['temperature_k']:g}K__s{rec['seed']}.extxyz"
+                shutil.copy(summary.last_frames, frames_dir / fname)
+                last = f"{frames_dir.name}/{fname}"
+        rec.update(status="failed" if summary.blew_up else "survived", reason=summary.reason,
+                   survived_ps=summary.simulated_ps if summary.blew_up else s.ps,
+                   ms_per_step=summary.ms_per_step,
+                   ns_per_day=86400e3 / summary.ms_per_step * s.timestep_fs * 1e-6 if summary.ms_per_step else None,
+                   last_frames=last)
+        if s.nve_ps > 0:
+            nve = run_md(task["atoms"].copy(), calc, temperature_K=rec["temperature_k"],
+                         steps=int(round(s.nve_ps * 1000 / s.timestep_fs)), timestep_fs=s.timestep_fs,
+                         thermostat="nve", seed=rec["seed"], progress=False, stop_when=stop)
+            rec.update(nve_ps=nve.simulated_ps,
+                       nve_drift_mev_atom_ps=1e3 * nve.energy_drift if np.isfinite(nve.energy_drift) else None)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
+        rec.update(status="error", reason=(str(err).strip().splitlines() or [type(err).__name__])[0][:300])
+    return rec
+
+
+def _tasks(s: StabilitySettings, names: list[str], base: dict, frames_dir: Path) -> list[dict]:
+    settings = {k: v for k, v in asdict(s).items()}
+    tasks = []
+    for name in names:
+        for k, (label, atoms) in enumerate(start_structures(name, s)):
+            for t in s.temperatures:
+                tasks.append(dict(model=name, structure=label, atoms=atoms, temperature_k=float(t),
+                                  seed=k % s.seeds, settings=settings, frames_dir=str(frames_dir), base=base))
+    return tasks
+
+
+def _task_key(task: dict, s: StabilitySettings) -> tuple:
+    return record_key("stability", dict(model=public_path(task["model"]), structure=task["structure"], temperature_k=task["temperature_k"],
+                                        seed=task["seed"], target_ps=s.ps, timestep_fs=s.timestep_fs,
+                                        criterion=s.criterion().describe()))
+
+
+def run_stability(settings: StabilitySettings) -> dict:
+    """Run every task not already in the results, in parallel, and merge into ``stability.json``.
+
+    Returns
+    -------
+    dict with ``path`` (the result file), ``device_label``, ``run_id``, ``records`` (this run's)
+    and ``skipped`` (tasks found finished in the results and not run again).
+    """
+    s = settings
+    s.check()
+    device = resolve_device("cpu")
+    names = expand_model_names(s.models)
+    machine = machine_info(device)
+    run_id = new_run_id()
+    settings_dict = {k: v for k, v in asdict(s).items() if k not in ("progress", "extra")}
+    settings_dict.update(models=names, temperatures=list(s.temperatures), criterion=s.criterion().describe())
+    run = {"run_id": run_id, "created": now_iso(), "complete": False, "machine": machine, "settings": settings_dict}
+    writer = ResultWriter(s.out, "stability", machine["device_label"], "stability", run)
+    done: dict[tuple, dict] = {}
+    partial = writer.paths["partial"]
+    if partial.exists():  # a stopped run: continue it (its header and finished records are kept)
+        old = load_results(partial)
+        writer.run = dict(old["runs"][0], complete=False)
+        writer.records = list(old["records"])
+        done.update({record_key("stability", r): r for r in old["records"]})
+    if writer.paths["json"].exists():
+        done.update({record_key("stability", r): r for r in load_results(writer.paths["json"])["records"]})
+    base = {"run_id": writer.run["run_id"]}
+    frames_dir = writer.paths["json"].parent / "stability-frames"
+    every = _tasks(s, names, base, frames_dir)
+    tasks = [t for t in every if _task_key(t, s) not in done]
+    skipped = len(every) - len(tasks)
+    if s.workers == 1 or len(tasks) <= 1:
+        for t in tasks:
+            writer.add([run_one(t)])
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
+            for fut in as_completed([pool.submit(run_one, t) for t in tasks]):
+                writer.add([fut.result()])
+    new = list(writer.records)
+    path = writer.commit()
+    return {"path": path, "device_label": machine["device_label"], "run_id": writer.run["run_id"], "records": new,
+            "skipped": skipped, "ran": len(tasks)}

@@ -1,0 +1,63 @@
+"""`forcefields bench stability` end to end: a tame and a deliberately broken tiny potential, short runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ase.build import molecule
+from ase.io import write
+
+import forcefields
+from forcefields.cli import main
+
+
+def _tiny(scale: float):
+    return forcefields.create_model("mpnn-xs", hidden=8, num_layers=1, num_rbf=4, cutoff=4.0, elements=(1, 6, 8),
+                                    energy_scale=scale, seed=0)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tame = forcefields.save(_tiny(1e-4), tmp_path / "mpnn-xs.tame")  # almost no force: free flight, no failure
+    broken = forcefields.save(_tiny(-3e3), tmp_path / "mpnn-xs.broken")  # huge random forces: tears the molecule
+    structures = tmp_path / "start.extxyz"
+    write(str(structures), [molecule("CH3CH2OH")], format="extxyz")
+    out = tmp_path / "results"
+    argv = ["bench", "stability", "--models", f"{tame},{broken}", "--structures", str(structures), "--temperatures", "300",
+            "--ps", "0.02", "--seeds", "1", "--nve-ps", "0.01", "--out", str(out)]
+    return argv, out, tame, broken
+
+
+def test_stability_trips_on_the_broken_potential_only_and_resumes(setup, capsys):
+    argv, out, tame, broken = setup
+    assert main(argv) == 0
+    [folder] = [p for p in out.iterdir() if p.is_dir()]
+    doc = json.loads((folder / "stability.json").read_text())
+    recs = {r["model"]: r for r in doc["records"]}
+    assert recs[tame.name]["status"] == "survived" and recs[tame.name]["survived_ps"] == 0.02
+    bad = recs[broken.name]
+    assert bad["status"] == "failed" and bad["survived_ps"] < 0.02
+    assert "stretched" in bad["reason"] or "came" in bad["reason"] or "finite" in bad["reason"]
+    assert "2.25 Å" in bad["criterion"] and "0.6 Å" in bad["criterion"]
+    assert (folder / bad["last_frames"]).is_file()  # the frames before failure, for inspection
+    assert recs[tame.name]["ms_per_step"] > 0 and recs[tame.name]["nve_drift_mev_atom_ps"] is not None
+    # the same command again runs nothing: every task is already in the results
+    assert main(argv) == 0
+    assert "0 run(s), 2 already done" in capsys.readouterr().out
+    # the report: a table row per model and the survival plot
+    assert main(["bench", "report", "--results", str(out)]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "### MD stability" in report and "| 0/1 |" in report and "| 1/1 |" in report
+    assert (folder / "stability.png").is_file()
+
+
+def test_the_criterion_is_configurable_and_a_bad_one_is_refused(setup, capsys):
+    argv, out, tame, broken = setup
+    argv = [str(tame) if a == f"{tame},{broken}" else a for a in argv]
+    assert main(argv + ["--bond-stretch", "1.2", "--min-distance", "0.5", "--nve-ps", "0"]) == 0
+    doc = json.loads(next(out.glob("*/stability.json")).read_text())
+    [rec] = doc["records"]
+    assert rec["status"] == "failed" and "1.2 Å" in rec["criterion"] and "stretched" in rec["reason"]
+    assert main(argv + ["--min-distance", "3"]) != 0
+    assert "--min-distance 3.0 Å must be positive and below --bond-stretch" in capsys.readouterr().err
