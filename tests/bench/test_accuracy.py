@@ -52,7 +52,7 @@ def test_accuracy_matches_a_frame_by_frame_evaluation(checkpoint, tmp_path):
     doc = load_results(result["path"])
     (rec,) = doc["records"]
     assert rec["status"] == "ok", rec["reason"]
-    assert rec["n_frames"] == SPLIT["test"] and rec["dataset"] == str(data) and rec["arch"] == "mpnn-xs"
+    assert rec["n_frames"] == SPLIT["test"] and rec["dataset"] == data.name and rec["arch"] == "mpnn-xs"
 
     # Independent reference: one frame at a time, numpy arithmetic.
     model = forcefields.load(folder)
