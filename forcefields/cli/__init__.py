@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # (module, description); a module that is missing is simply not offered.
-_COMMANDS = ["data", "models", "train", "zoo", "finetune", "bench"]
+_COMMANDS = ["data", "models", "train", "zoo", "finetune", "bench", "md", "relax", "scaling"]
 
 
 def build_parser() -> argparse.ArgumentParser:
