@@ -178,9 +178,10 @@ def print_corpus_info(text: str | Path, root, console) -> None:
     by_split = dict(plan["molecules_by_split"])
     with_md = by_split.pop("test_md500", 0)
     by_split["test"] = by_split.get("test", 0) + with_md
+    parts = [f"{k} {v:,}" + (f" ({with_md} of them also with 500 K MD frames)" if k == "test" and with_md else "")
+             for k, v in by_split.items()]
     table.add_row("molecules", f"{plan['molecules']:,} drawn of {plan['eligible']:,} usable (seed {settings['seed']}): "
-                  + ", ".join(f"{k} {v:,}" for k, v in by_split.items())
-                  + (f" ({with_md} of them also with 500 K MD frames)" if with_md else ""))
+                  + ", ".join(parts))
     if m.get("complete"):
         c = m["counts"]
         table.add_row("molecules labelled", f"{c['molecules_labelled']:,}")
