@@ -91,10 +91,12 @@ def build() -> str:
         parts += ["**The corpus** (`benchmarks/corpus/corpus_summary.json`, from its manifest):", "", corpus_table(s), ""]
     acc = _load("accuracy.json")
     if acc:
+        first = next(iter(acc.values()))
         parts += ["**General potentials** (`benchmarks/corpus/accuracy.json`; `python benchmarks/corpus/evaluate.py "
                   "NAME --corpus corpus/qm9-xtb --zero-shot corpus/rmd17-xtb/aspirin corpus/rmd17-xtb/ethanol`). "
-                  "Held out: every geometry of 1,500 test molecules never seen in training; 500 K MD: GFN2-xTB MD "
-                  "frames of 100 of them; zero-shot: 300 rMD17 test_01 frames relabelled with GFN2-xTB "
+                  f"Held out: every geometry of the {first['test']['molecules']:,} test molecules, never seen in training "
+                  f"({first['test']['n_frames']:,} geometries); 500 K MD: {first['test_md500']['n_frames']} frames of "
+                  f"GFN2-xTB MD of {first['test_md500']['molecules']} of them; zero-shot: 300 rMD17 test_01 frames relabelled with GFN2-xTB "
                   "(`benchmarks/corpus/relabel_rmd17.py`).", "", accuracy_table(acc), ""]
     speed = _load("speed_vs_xtb.json")
     if speed:
