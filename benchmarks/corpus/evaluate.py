@@ -37,7 +37,7 @@ def evaluate_on(model, folder: str, group: str, batch_size: int = 32, max_force:
     indices = frames.groups[group]
     left_out = 0
     if max_force is not None:
-        largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])[indices]
+        largest = frames.largest_force()[indices]
         left_out = int((largest > max_force).sum())
         indices = indices[largest <= max_force]
     store = build_graphs(frames, indices, model.cutoff)
@@ -60,7 +60,7 @@ def _group_size(folder: str, group: str, max_force: float) -> dict:
 
     frames = load_corpus(folder)
     indices = frames.groups[group]
-    largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])[indices]
+    largest = frames.largest_force()[indices]
     kept = indices[largest <= max_force]
     return {"n_frames": int(kept.size), "molecules": int(len(set(frames.molecules[kept].tolist())))}
 

@@ -157,7 +157,7 @@ class MolecularDataModule(L.LightningDataModule):
             good = check_frames(frames, skip_bad_frames=self.skip_bad_frames)
             self.skipped[source.label] = int((~good).sum())
             if self.max_force is not None and frames.num_frames:
-                largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])
+                largest = frames.largest_force()
                 above = good & (largest > self.max_force)
                 self.above_max_force[source.label] = int(above.sum())
                 self.skipped[source.label] += int(above.sum())

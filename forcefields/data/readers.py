@@ -122,6 +122,12 @@ class FrameSet:
         np.cumsum(self.natoms, out=ptr[1:])
         return ptr
 
+    def largest_force(self) -> np.ndarray:
+        """(F,) float64, the largest atomic force norm of each frame, eV/Å."""
+        if self.num_frames == 0:
+            return np.zeros(0)
+        return np.maximum.reduceat(np.linalg.norm(self.forces, axis=1), self.ptr[:-1])
+
     def where(self, frame: int) -> str:
         """'<file> frame <k>' for messages."""
         return f"{self.paths[int(self.file_index[frame])]} frame {int(self.frame_in_file[frame])}"

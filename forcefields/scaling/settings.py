@@ -13,9 +13,8 @@ never fitted together (:func:`compare_settings`).
 
 from __future__ import annotations
 
-import difflib
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -117,16 +116,9 @@ class ScalingSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ScalingSettings":
-        known = {f.name for f in fields(cls)}
-        clean: dict[str, Any] = {}
-        for key, value in d.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ScalingError(f"unknown scaling setting {key!r}{hint}; see `forcefields scaling run --help`.")
-            clean[name] = value
-        return cls(**clean)
+        from ..training.config import settings_from_dict
+
+        return settings_from_dict(cls, d, "scaling", "forcefields scaling run --help", ScalingError)
 
     def protocol(self) -> dict[str, Any]:
         """The settings that define what is measured (execution-only keys left out)."""

@@ -140,16 +140,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        clean: dict[str, Any] = {}
-        for key, value in d.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown training setting {key!r}{hint}; see `forcefields train --help`.")
-            clean[name] = value
-        return cls(**clean)
+        return settings_from_dict(cls, d, "training", "forcefields train --help")
 
     def updated(self, **changes: Any) -> "TrainConfig":
         return TrainConfig.from_dict({**self.to_dict(), **changes})
@@ -173,3 +164,26 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(config.to_dict(), f, sort_keys=False, allow_unicode=True)
+
+
+def settings_from_dict(cls, d: dict[str, Any], what: str, help_command: str, error: type[Exception] = ValueError):
+    """A settings dataclass from a dict whose keys may use dashes; an unknown key is one sentence with a suggestion.
+
+    Parameters
+    ----------
+    cls : the dataclass
+    d : settings (``max-time`` and ``max_time`` both name the field ``max_time``)
+    what : how the message names the settings ("training")
+    help_command : where the user finds them ("forcefields train --help")
+    error : the exception class to raise
+    """
+    known = {f.name for f in fields(cls)}
+    clean: dict[str, Any] = {}
+    for key, value in d.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise error(f"unknown {what} setting {key!r}{hint}; see `{help_command}`.")
+        clean[name] = value
+    return cls(**clean)

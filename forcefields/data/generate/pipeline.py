@@ -241,6 +241,19 @@ def _log_run(out: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _run_and_finish(out: Path, tasks: list[tuple], weights: list[int], workers: int, settings: GenerationSettings,
+                    progress: bool, description: str, shard: tuple[int, int], max_units: int | None) -> dict:
+    """Run the pending units, log the run, and return the manifest (completed when every unit is done)."""
+    if max_units is not None:
+        tasks, weights = tasks[:max_units], weights[:max_units]
+    t0 = time.time()
+    records = _run_units(tasks, workers, settings, progress, weights, description)
+    _log_run(out, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)),
+                   "wall_seconds": round(time.time() - t0, 1), "workers": workers,
+                   "shard": f"{shard[0]}/{shard[1]}", "units": len(records)})
+    return finalize_manifest(out) or store.read_manifest(out)
+
+
 # ------------------------------------------------------------------ entry points
 def _eligible(entries, allow_charged: bool) -> tuple[np.ndarray, list[dict]]:
     """Rows RDKit parses (and, unless allowed, that are neutral); failures of the others."""
@@ -316,14 +329,8 @@ def generate_corpus(
         items = [(int(r), by_row[int(r)].line, by_row[int(r)].smiles, int(s)) for r, s in zip(plan.rows[a:b], plan.splits[a:b])]
         tasks.append(("smiles", str(out), u, items, settings.to_dict()))
         weights.append(b - a)
-    if max_units is not None:
-        tasks, weights = tasks[:max_units], weights[:max_units]
-    t0 = time.time()
-    records = _run_units(tasks, workers, settings, progress, weights,
-                         f"labelling with {settings.method}" + (f" (shard {k}/{n})" if n > 1 else ""))
-    _log_run(out, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)), "wall_seconds": round(time.time() - t0, 1),
-                   "workers": workers, "shard": f"{k}/{n}", "units": len(records)})
-    return finalize_manifest(out) or store.read_manifest(out)
+    description = f"labelling with {settings.method}" + (f" (shard {k}/{n})" if n > 1 else "")
+    return _run_and_finish(out, tasks, weights, workers, settings, progress, description, shard, max_units)
 
 
 def _read_structures(path: Path) -> tuple[list, list]:
@@ -387,10 +394,5 @@ def label_structures(
                   int(frames[i].info.get("charge", 0)), int(split_of[molecules[i]])) for i in range(a, b)]
         tasks.append(("file", str(out), u, items, settings.to_dict()))
         weights.append(b - a)
-    if max_units is not None:
-        tasks, weights = tasks[:max_units], weights[:max_units]
-    t0 = time.time()
-    records = _run_units(tasks, workers, settings, progress, weights, f"labelling {path.name} with {settings.method}")
-    _log_run(out, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)), "wall_seconds": round(time.time() - t0, 1),
-                   "workers": workers, "shard": f"{k}/{n}", "units": len(records)})
-    return finalize_manifest(out) or store.read_manifest(out)
+    return _run_and_finish(out, tasks, weights, workers, settings, progress,
+                           f"labelling {path.name} with {settings.method}", shard, max_units)

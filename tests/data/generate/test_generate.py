@@ -209,7 +209,7 @@ def test_max_force_leaves_out_frames_and_counts_them(reference):
 
     out, _ = reference
     frames = load_corpus(out)
-    largest = np.maximum.reduceat(np.linalg.norm(frames.forces, axis=1), frames.ptr[:-1])
+    largest = frames.largest_force()
     limit = float(np.median(largest))
     dm = MolecularDataModule(f"xtb:{out}", batch_size=4, use_cache=False, verbose=False, max_force=limit)
     dm.setup()
