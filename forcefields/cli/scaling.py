@@ -139,6 +139,8 @@ def _fit_options(parser: argparse.ArgumentParser, families: bool = True) -> None
         parser.add_argument("--families", help="comma-separated families to fit (default all)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
     parser.add_argument("--level", type=float, default=0.95, help="interval coverage (default 0.95)")
+    parser.add_argument("--min-structures", type=int, default=None,
+                        help="leave out evaluations at fewer structures seen (default: the end of the warm-up)")
 
 
 def _settings(args: argparse.Namespace):
@@ -191,7 +193,8 @@ def _do_fit(args: argparse.Namespace):
     from ..scaling.grid import split_names
 
     families = split_names(getattr(args, "families", None)) or None
-    return fit_grid(args.out, metric=args.metric, families=families, bootstrap=args.bootstrap, level=args.level)
+    return fit_grid(args.out, metric=args.metric, families=families, bootstrap=args.bootstrap, level=args.level,
+                    min_structures=args.min_structures)
 
 
 def _fit(args: argparse.Namespace) -> int:

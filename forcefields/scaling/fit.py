@@ -9,6 +9,11 @@ loss reached at each compute, C = FLOPs per structure × D, over all widths),
 the compute-optimal exponents a = β/(α+β) (N* ∝ C^a) and b = α/(α+β)
 (D* ∝ C^b) with bootstrap intervals, and the measured κ.
 
+Points seen before ``min_structures`` are left out of every fit (default:
+the end of the learning-rate warm-up, ``warmup_steps × batch_size × devices``
+structures): while the rate ramps up, and on the plateau that follows the
+first steps, the loss measures the schedule, not the data.
+
 Refused: runs made with different settings (the difference is named).
 Excluded and listed: diverged runs. Too few points: one sentence saying how
 many more are needed.
@@ -28,7 +33,8 @@ from .powerlaw import MIN_POINTS_C, MIN_POINTS_ND, PowerLawFit, fit_c, fit_nd
 from .results import RunRecord, load_runs
 from .settings import compare_settings
 
-__all__ = ["FamilyFit", "GridFit", "fit_grid", "fit_family", "compute_frontier", "format_table", "METRICS"]
+__all__ = ["FamilyFit", "GridFit", "fit_grid", "fit_family", "compute_frontier", "format_table", "METRICS",
+           "warmup_structures"]
 
 METRICS = ("val_loss", "val_forces_mae", "val_energy_mae")
 MIN_WIDTHS = 2
@@ -92,6 +98,7 @@ class GridFit:
     families : dict family -> FamilyFit
     excluded : list of {"run", "reason"} (diverged runs, runs with no evaluation yet)
     settings : the shared protocol of the fitted runs
+    min_structures : evaluations with fewer structures seen were left out of the fits
     """
 
     metric: str
@@ -100,12 +107,14 @@ class GridFit:
     settings: dict[str, Any]
     level: float
     bootstrap: int
+    min_structures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "level": self.level,
             "bootstrap": self.bootstrap,
+            "min_structures": self.min_structures,
             "families": {k: v.to_dict() for k, v in self.families.items()},
             "excluded": self.excluded,
             "settings": self.settings,
@@ -133,12 +142,12 @@ def compute_frontier(c: Sequence[float], loss: Sequence[float]) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def _points(runs: list[RunRecord], metric: str) -> tuple[np.ndarray, ...]:
+def _points(runs: list[RunRecord], metric: str, min_structures: int = 0) -> tuple[np.ndarray, ...]:
     n, d, c, y = [], [], [], []
     for run in runs:
         for row in run.curve:
             value = row.get(metric)
-            if value is None or not np.isfinite(value) or value <= 0:
+            if value is None or not np.isfinite(value) or value <= 0 or row["structures"] < min_structures:
                 continue
             n.append(run.num_parameters)
             d.append(row["structures"])
@@ -147,7 +156,7 @@ def _points(runs: list[RunRecord], metric: str) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(v, dtype=float) for v in (n, d, c, y))
 
 
-def _too_few(family: str, widths: int, sizes: int, points: int) -> str | None:
+def _too_few(family: str, widths: int, sizes: int, points: int, min_structures: int = 0) -> str | None:
     needs = []
     if widths < MIN_WIDTHS:
         needs.append(f"{MIN_WIDTHS - widths} more width{'s' if MIN_WIDTHS - widths > 1 else ''}")
@@ -160,16 +169,18 @@ def _too_few(family: str, widths: int, sizes: int, points: int) -> str | None:
     return (
         f"too few points to fit {family}: it has {points} evaluations from {widths} width"
         f"{'s' if widths != 1 else ''} at {sizes} numbers of structures; it needs {', '.join(needs)} "
-        "(finish or add runs, or evaluate more often with --evals-per-decade)."
+        "(finish or add runs, or evaluate more often with --evals-per-decade"
+        + (f", or lower --min-structures from {min_structures:,}" if min_structures else "") + ")."
     )
 
 
 def fit_family(
-    family: str, runs: list[RunRecord], metric: str = "val_loss", *, bootstrap: int = 200, level: float = 0.95, seed: int = 0
+    family: str, runs: list[RunRecord], metric: str = "val_loss", *, bootstrap: int = 200, level: float = 0.95,
+    seed: int = 0, min_structures: int = 0,
 ) -> FamilyFit:
-    """Fit L(N, D) and L(C) to one family's runs (diverged runs already left out)."""
-    n, d, c, y = _points(runs, metric)
-    message = _too_few(family, len(set(n.tolist())), len(set(d.tolist())), y.size)
+    """Fit L(N, D) and L(C) to one family's runs (diverged runs already left out), on evaluations at D ≥ min_structures."""
+    n, d, c, y = _points(runs, metric, min_structures)
+    message = _too_few(family, len(set(n.tolist())), len(set(d.tolist())), y.size, min_structures)
     if message:
         raise ScalingError(message)
     nd = fit_nd(n, d, y, bootstrap=bootstrap, level=level, seed=seed)
@@ -229,6 +240,7 @@ def fit_grid(
     bootstrap: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    min_structures: int | None = None,
 ) -> GridFit:
     """Fit every family of a grid folder.
 
@@ -238,6 +250,8 @@ def fit_grid(
     metric : ``val_loss`` (the training loss on held-out data, default), ``val_forces_mae`` or ``val_energy_mae``
     families : fit only these families (default: all with runs)
     bootstrap : resamples for the intervals; level : their coverage; seed : of the resampling
+    min_structures : leave out evaluations at fewer structures seen (default: the end of the
+        warm-up, ``warmup_steps × batch_size × devices`` of the grid's settings)
 
     Raises
     ------
@@ -255,6 +269,10 @@ def fit_grid(
             raise ScalingError(f"no runs of {', '.join(missing)} in {out}; its families are {', '.join(known)}.")
         runs = [r for r in runs if r.family in set(families)]
     settings = _check_settings(runs)
+    if min_structures is None:
+        min_structures = warmup_structures(settings)
+    if min_structures < 0:
+        raise ScalingError(f"min_structures={min_structures} must be zero or positive (structures seen).")
     excluded = []
     kept: dict[str, list[RunRecord]] = {}
     for run in runs:
@@ -270,8 +288,15 @@ def fit_grid(
             f"no run in {out} has an evaluation yet; run `forcefields scaling run` first "
             f"({len(runs)} planned, {len(excluded)} excluded)."
         )
-    fits = {fam: fit_family(fam, rs, metric, bootstrap=bootstrap, level=level, seed=seed) for fam, rs in kept.items()}
-    return GridFit(metric, fits, excluded, settings, level, bootstrap)
+    fits = {fam: fit_family(fam, rs, metric, bootstrap=bootstrap, level=level, seed=seed, min_structures=min_structures)
+            for fam, rs in kept.items()}
+    return GridFit(metric, fits, excluded, settings, level, bootstrap, int(min_structures))
+
+
+def warmup_structures(settings: dict[str, Any]) -> int:
+    """Structures seen by the end of the learning-rate warm-up of a grid's protocol (0 without one)."""
+    steps = int(settings.get("warmup_steps") or 0)
+    return steps * int(settings.get("batch_size") or 0) * int(settings.get("devices") or 1)
 
 
 def _ci(value: float, interval: tuple[float, float]) -> str:
@@ -282,7 +307,8 @@ def format_table(result: GridFit) -> str:
     """A Markdown table of the exponents with intervals, next to the paper's."""
     pct = int(round(100 * result.level))
     lines = [
-        f"fitted on {result.metric}; {pct}% bootstrap intervals ({result.bootstrap} resamples)",
+        f"fitted on {result.metric} at D ≥ {result.min_structures:,} structures; {pct}% bootstrap intervals "
+        f"({result.bootstrap} resamples)",
         "",
         "| family | runs | N | D | α | β | γ | a | b | κ (C/3ND) | paper α / β / γ / κ |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -5,7 +5,9 @@
 One panel per family in the first two figures (log–log axes, the fitted
 L(N, D) as lines when a fit is given); the frontier figure puts every
 family's points (C, loss) on one pair of axes, its frontier highlighted and
-its fitted L(C) drawn, so families compare at equal compute.
+its fitted L(C) drawn, so families compare at equal compute. Evaluations
+left out of the fit (before ``min_structures``) are drawn hollow, and left
+off the frontier figure.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def make_plots(out: str | Path, result: GridFit | None = None, metric: str | Non
     folder = Path(folder or Path(out) / "plots")
     folder.mkdir(parents=True, exist_ok=True)
     fits: dict[str, Any] = result.families if result else {}
+    min_d = result.min_structures if result else 0  # points before it were not fitted: drawn hollow
     label = _LABELS.get(metric, metric)
     written = []
 
@@ -92,9 +95,11 @@ def make_plots(out: str | Path, result: GridFit | None = None, metric: str | Non
         colors = plt.cm.viridis(np.linspace(0, 0.9, len(runs)))
         for run, color in zip(runs, colors):
             d, y = _values(run, metric)
-            ax.plot(d, y, "o", color=color, ms=3, label=f"{run.size}: N={run.num_parameters:,}")
-            if family in fits and d.size:
-                grid = np.geomspace(d.min(), d.max(), 50)
+            used = d >= min_d
+            ax.plot(d[used], y[used], "o", color=color, ms=3, label=f"{run.size}: N={run.num_parameters:,}")
+            ax.plot(d[~used], y[~used], "o", color=color, ms=3, mfc="none", alpha=0.6)
+            if family in fits and used.any():
+                grid = np.geomspace(d[used].min(), d.max(), 50)
                 ax.plot(grid, loss_nd(fits[family].nd.params, np.full_like(grid, run.num_parameters), grid), "-", color=color, lw=1)
         ax.set(xscale="log", yscale="log", xlabel="structures seen D", ylabel=label, title=family)
         ax.legend(fontsize=7)
@@ -115,8 +120,8 @@ def make_plots(out: str | Path, result: GridFit | None = None, metric: str | Non
         for d, color in zip(sizes, colors):
             pts = sorted(table[d])
             n, y = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
-            ax.plot(n, y, "o", color=color, ms=3, label=f"D={d:,}")
-            if family in fits and n.size > 1:
+            ax.plot(n, y, "o", color=color, ms=3, label=f"D={d:,}", **({} if d >= min_d else {"mfc": "none"}))
+            if family in fits and n.size > 1 and d >= min_d:
                 grid = np.geomspace(n.min(), n.max(), 50)
                 ax.plot(grid, loss_nd(fits[family].nd.params, grid, np.full_like(grid, d)), "-", color=color, lw=1)
         ax.set(xscale="log", yscale="log", xlabel="parameters N", ylabel=label, title=family)
@@ -134,7 +139,7 @@ def make_plots(out: str | Path, result: GridFit | None = None, metric: str | Non
         for run in runs:
             for row in run.curve:
                 v = row.get(metric)
-                if v is not None and np.isfinite(v) and v > 0 and row.get("flops"):
+                if v is not None and np.isfinite(v) and v > 0 and row.get("flops") and row["structures"] >= min_d:
                     c.append(row["flops"])
                     y.append(v)
         c, y = np.array(c, float), np.array(y, float)

@@ -117,3 +117,18 @@ def test_locks_of_live_processes_are_respected_and_dead_ones_taken_over(tmp_path
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     write_json(folder / "running.json", {"host": socket.gethostname(), "pid": int(dead.stdout), "heartbeat": 0})
     assert run_state(folder) == "partial"  # killed: it resumes on the next run
+
+
+def test_fit_leaves_out_points_before_the_warmup_end(tmp_path):
+    from forcefields.scaling import ScalingSettings, fit_grid
+
+    settings = ScalingSettings(data=["fake:data"], max_structures=100_000, warmup_steps=10, batch_size=32)
+    out = fake_grid(tmp_path / "grid", TRUTH, settings=settings)
+    default = fit_grid(out, bootstrap=0)
+    assert default.min_structures == 320
+    explicit = fit_grid(out, bootstrap=0, min_structures=5000)
+    fam = next(iter(TRUTH))
+    assert explicit.families[fam].ranges["D"][0] >= 5000 > default.families[fam].ranges["D"][0]
+    assert explicit.to_dict()["min_structures"] == 5000
+    with pytest.raises(ScalingError, match="lower --min-structures from 90,000"):
+        fit_grid(out, bootstrap=0, min_structures=90_000)

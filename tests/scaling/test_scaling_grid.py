@@ -105,7 +105,9 @@ def test_fit_plots_advice_status_and_export(grid, tmp_path, capsys):
     assert set(result.families) == {"mpnn", "egnn"}
     for fam in result.families.values():
         assert 0 < fam.nd.params["alpha"] and 0 < fam.nd.params["beta"]
-        assert fam.nd.num_points == 2 * len(grid["settings"].eval_points())
+        after_warmup = [p for p in grid["settings"].eval_points() if p >= result.min_structures]
+        assert result.min_structures == grid["settings"].warmup_steps * grid["settings"].batch_size
+        assert fam.nd.num_points == 2 * len(after_warmup)
     assert main(["scaling", "fit", str(out), "--bootstrap", "20"]) == 0
     assert "| mpnn |" in capsys.readouterr().out and (out / "fit.json").is_file()
     assert main(["scaling", "plot", str(out), "--bootstrap", "20"]) == 0
