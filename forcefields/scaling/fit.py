@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import ScalingError
 from .paper import paper_row
-from .powerlaw import MIN_POINTS_C, MIN_POINTS_ND, PowerLawFit, fit_c, fit_nd
+from .powerlaw import EXPONENT_BOUNDS, MIN_POINTS_C, MIN_POINTS_ND, PowerLawFit, fit_c, fit_nd
 from .results import RunRecord, load_runs
 from .settings import compare_settings
 
@@ -299,8 +299,15 @@ def warmup_structures(settings: dict[str, Any]) -> int:
     return steps * int(settings.get("batch_size") or 0) * int(settings.get("devices") or 1)
 
 
-def _ci(value: float, interval: tuple[float, float]) -> str:
-    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+def at_bound(value: float) -> bool:
+    """Whether a fitted exponent sits on one of :data:`EXPONENT_BOUNDS` (the data did not determine it)."""
+    low, high = EXPONENT_BOUNDS
+    return value <= low * 1.01 or value >= high * 0.99
+
+
+def _ci(value: float, interval: tuple[float, float], exponent: bool = True) -> str:
+    mark = " †" if exponent and at_bound(value) else ""
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]{mark}"
 
 
 def format_table(result: GridFit) -> str:
@@ -321,9 +328,13 @@ def format_table(result: GridFit) -> str:
             f"| {fam} | {len(f.runs)} | {f.ranges['N'][0]:.3g}–{f.ranges['N'][1]:.3g} "
             f"| {f.ranges['D'][0]:.3g}–{f.ranges['D'][1]:.3g} "
             f"| {_ci(f.nd.params['alpha'], f.nd.intervals['alpha'])} | {_ci(f.nd.params['beta'], f.nd.intervals['beta'])} "
-            f"| {gamma} | {_ci(*f.a)} | {_ci(*f.b)} | {f.kappa_paper:.3g} | {paper} |"
+            f"| {gamma} | {_ci(*f.a, exponent=False)} | {_ci(*f.b, exponent=False)} | {f.kappa_paper:.3g} | {paper} |"
         )
     notes = [f"- {fam}: {f.c_error}" for fam, f in result.families.items() if f.c_error]
+    if any(at_bound(f.nd.params[k]) for f in result.families.values() for k in ("alpha", "beta")) or any(
+            f.c and at_bound(f.c.params["gamma"]) for f in result.families.values()):
+        notes.append(f"- †: on a bound of the fit {EXPONENT_BOUNDS}: these data do not determine this exponent "
+                     "(e.g. α when every width reaches the same loss); add widths or structures.")
     if result.excluded:
         notes += [f"- excluded {e['run']}: {e['reason']}" for e in result.excluded]
     return "\n".join(lines + ([""] + notes if notes else []))

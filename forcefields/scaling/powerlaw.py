@@ -5,10 +5,12 @@ Two laws (Ngo & Ravanbakhsh, arXiv 2510.09768; Hoffmann et al. 2022):
     L(N, D) = E + A·N^−α + B·D^−β          (parameters N, structures seen D)
     L(C)    = E + F·C^−γ                   (compute C in FLOPs)
 
-fitted with :func:`scipy.optimize.least_squares` (Levenberg–Marquardt) on
+fitted with :func:`scipy.optimize.least_squares` (trust-region reflective) on
 the residuals of ``log L`` (relative errors, so small and large losses weigh
-alike), every parameter as its logarithm (so all stay positive without
-bounds); several starting points, the best kept. Intervals: the percentile bootstrap over the
+alike), every parameter as its logarithm (so all stay positive), the
+exponents held within :data:`EXPONENT_BOUNDS` (an exponent the data do not
+pin down, e.g. α when every width reaches the same loss, ends on a bound
+instead of running off to infinity); several starting points, the best kept. Intervals: the percentile bootstrap over the
 points (resampled with replacement, refitted from the best fit). Points of one
 learning curve are correlated, so these intervals are, if anything, narrow.
 """
@@ -84,16 +86,31 @@ class PowerLawFit:
         }
 
 
-def _solve(residual: Callable[[np.ndarray], np.ndarray], starts: Sequence[np.ndarray]) -> np.ndarray:
-    best, best_cost = None, np.inf
-    for x0 in starts:
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                result = least_squares(residual, x0, method="lm", max_nfev=400 * x0.size)
-        except (ValueError, FloatingPointError):
-            continue
-        if np.isfinite(result.cost) and result.cost < best_cost:
-            best, best_cost = result.x, result.cost
+def _log_bounds(size: int, exponents: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the log-parameters: the exponents' logs within EXPONENT_BOUNDS, the rest free."""
+    low, high = np.full(size, -np.inf), np.full(size, np.inf)
+    low[list(exponents)], high[list(exponents)] = np.log(EXPONENT_BOUNDS[0]), np.log(EXPONENT_BOUNDS[1])
+    return low, high
+
+
+def _solve(residual: Callable[[np.ndarray], np.ndarray], starts: Sequence[np.ndarray],
+           bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    # Levenberg–Marquardt (fast) first; only when its best fit leaves the bounds is the
+    # bounded trust-region solver (several times slower) run.
+    for method in ("lm", "trf"):
+        best, best_cost = None, np.inf
+        for x0 in starts:
+            x0 = np.clip(x0, bounds[0], bounds[1])
+            options = {"bounds": bounds} if method == "trf" else {}
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    result = least_squares(residual, x0, method=method, max_nfev=400 * x0.size, **options)
+            except (ValueError, FloatingPointError):
+                continue
+            if np.isfinite(result.cost) and result.cost < best_cost:
+                best, best_cost = result.x, result.cost
+        if best is not None and np.all(best >= bounds[0]) and np.all(best <= bounds[1]):
+            return best
     if best is None:
         raise RuntimeError("the power-law fit did not converge from any starting point.")
     return best
@@ -162,10 +179,11 @@ def fit_nd(
             for b in (0.2, 0.5, 1.0):
                 starts.append(np.array([np.log(frac) + float(ly.min()), scale + a * np.median(ln), np.log(a),
                                         scale + b * np.median(ld), np.log(b)]))
-    best = _solve(residual_for(every), starts)
+    bounds = _log_bounds(5, (2, 4))
+    best = _solve(residual_for(every), starts, bounds)
 
     def fit_once(idx: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        return _solve(residual_for(idx), [x0])
+        return _solve(residual_for(idx), [x0], bounds)
 
     boot = _bootstrap(fit_once, best, y.size, bootstrap, seed)
     names = ("E", "A", "alpha", "B", "beta")
@@ -200,8 +218,9 @@ def fit_c(
     scale = float(np.log(np.median(y)))
     starts = [np.array([np.log(frac) + float(ly.min()), scale + g * np.median(lc), np.log(g)])
               for frac in (0.9, 0.5, 0.1) for g in (0.1, 0.3, 0.8)]
-    best = _solve(residual_for(every), starts)
-    boot = _bootstrap(lambda idx, x0: _solve(residual_for(idx), [x0]), best, y.size, bootstrap, seed)
+    bounds = _log_bounds(3, (2,))
+    best = _solve(residual_for(every), starts, bounds)
+    boot = _bootstrap(lambda idx, x0: _solve(residual_for(idx), [x0], bounds), best, y.size, bootstrap, seed)
     with np.errstate(over="ignore"):
         values, samples = np.exp(best), (np.exp(boot) if boot.size else np.zeros((0, 3)))
     rmse = float(np.sqrt(np.mean(residual_for(every)(best) ** 2)))

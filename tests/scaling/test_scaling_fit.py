@@ -73,3 +73,19 @@ def test_optimal_allocation_spends_the_budget_at_the_minimum():
 def test_fit_refuses_non_positive_losses():
     with pytest.raises(ValueError, match="positive and finite"):
         fit_nd([1e4, 1e5], [10, 100], [0.1, -0.2])
+
+
+def test_an_exponent_the_data_do_not_determine_ends_on_a_bound():
+    from forcefields.scaling.fit import at_bound
+    from forcefields.scaling.powerlaw import EXPONENT_BOUNDS
+
+    # every width reaches the same loss: nothing pins alpha down
+    n = np.repeat([2e4, 8e4, 3.2e5, 1.3e6], 8)
+    d = np.tile(np.geomspace(1e3, 1e5, 8), 4)
+    y = 0.05 + 8.0 * d ** -0.4
+    fit = fit_nd(n, d, y, bootstrap=0)
+    assert EXPONENT_BOUNDS[0] <= fit.params["alpha"] <= EXPONENT_BOUNDS[1]
+    assert np.isfinite(fit.params["A"])
+    assert fit.params["beta"] == pytest.approx(0.4, rel=0.05)
+    # and is marked as undetermined, or its term is negligible
+    assert at_bound(fit.params["alpha"]) or fit.params["A"] * n.min() ** -fit.params["alpha"] < 1e-3
