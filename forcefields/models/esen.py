@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from e3nn import o3
 from torch import nn
 from torch.nn import functional as F
 
@@ -195,12 +194,13 @@ class ESEN(ForceField):
             [self.basis(dist) * envelope.unsqueeze(-1), self.edge_species(species[src]), self.edge_species(species[dst])],
             dim=-1,
         )
-        frames = EdgeFrames(self.layout, self.rotation(edge_vec, self.mmax), weight=envelope)
+        matrix = self.rotation.frame_matrix(edge_vec, self.layout.components)
+        frames = EdgeFrames.from_matrix(matrix, weight=envelope)
         norm = float(self.config.avg_num_neighbors)
         c = self.config.hidden
 
         # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree.
-        sh = o3.spherical_harmonics(list(range(self.lmax + 1)), edge_vec, normalize=True, normalization="component")
+        sh = self.rotation.harmonics(matrix, self.layout.components)  # Y_l(r̂_ij), as e3nn's "component" ones
         weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c).index_select(1, self.degree_row)
         edge_terms = sh.unsqueeze(-1) * weights * envelope.view(-1, 1, 1)
         x = edge_vec.new_zeros(species.shape[0], (self.lmax + 1) ** 2, c).index_add(0, dst, edge_terms) / norm

@@ -17,6 +17,13 @@ explicitly: ``cos β = u_y``, ``sin β = sqrt(u_x² + u_z²)``,
 complex powers, so everything is smooth and batched over edges. Edges within
 about 25° of the y axis (where ``sin β -> 0``) use a second chart: a fixed 90°
 turn about x first, ``R = S0 R'``, which keeps gradients finite everywhere.
+
+Every entry of ``D_l(R)`` is bilinear in the vectors ``(cos mα, sin mα)``
+and ``(cos mβ, sin mβ)`` with fixed coefficients, so
+:meth:`EdgeRotation.frame_matrix` builds all degrees' edge-frame matrices at
+once as one matrix product of the ``(2 lmax + 1)**2`` products of these
+trigonometric terms with a constant table: a few dozen batched operations
+whatever ``lmax``, instead of a dozen per degree.
 """
 
 from __future__ import annotations
@@ -87,7 +94,14 @@ class EdgeRotation(nn.Module):
         # e3nn builds its generators in the default dtype.
         with _float64_on_cpu():
             self._consts64 = [self._degree_constants(l) for l in range(self.lmax + 1)]
+            # Y_l(e_y) has one nonzero component, m = 0 (e3nn's "component" normalisation).
+            axis = torch.tensor([0.0, 1.0, 0.0])
+            self._axis_harmonic = [
+                float(o3.spherical_harmonics(l, axis, normalize=True, normalization="component")[l]) for l in range(self.lmax + 1)
+            ]
         self._cache: dict[tuple, list[dict[str, torch.Tensor]]] = {}
+        self._tables64: dict[tuple, torch.Tensor] = {}
+        self._table_cache: dict[tuple, torch.Tensor] = {}
 
     @staticmethod
     def _degree_constants(l: int) -> dict[str, torch.Tensor]:
@@ -114,6 +128,115 @@ class EdgeRotation(nn.Module):
                 for c in self._consts64
             ]
         return self._cache[key]
+
+    def _frame_table64(self, rows: tuple[tuple[int, int], ...]) -> torch.Tensor:
+        """Float64 table T, (2, F, K_t * K), of the bilinear form behind :meth:`frame_matrix`.
+
+        ``F = (2 lmax + 1)**2`` products ``t_a(α) t_b(β)`` of the trigonometric
+        terms ``t = (cos 0θ, ..., cos lmax θ, sin θ, ..., sin lmax θ)``; ``T[0]``
+        for the first chart, ``T[1]`` for the second (``D0`` folded in).
+        """
+        if rows in self._tables64:
+            return self._tables64[rows]
+        lmax = self.lmax
+        size = (lmax + 1) ** 2
+        with _float64_on_cpu():
+            # Block-diagonal (over degrees) D(S), D(S0), and the y-rotation by a trigonometric vector t:
+            # Dy(t)[j, j] = t_cos[|m_j|], Dy(t)[j, flip(j)] = sign_j * t_sin[|m_j|].
+            ds = torch.block_diag(*[c["ds"] for c in self._consts64])
+            d0 = torch.block_diag(*[c["d0"] for c in self._consts64])
+            absm = torch.cat([c["absm_index"] for c in self._consts64])
+            sign = torch.cat([c["sign"] for c in self._consts64])
+            flip = torch.cat([l * l + torch.arange(2 * l, -1, -1) for l in range(lmax + 1)])
+            num_terms = 2 * lmax + 1
+
+            def dy(term: int) -> torch.Tensor:
+                out = torch.zeros(size, size)
+                j = torch.arange(size)
+                if term <= lmax:  # cos(term θ) on the diagonal
+                    out[j, j] = (absm == term).to(out.dtype)
+                else:  # sin(mu θ) on the (m, -m) pairs
+                    mu = term - lmax
+                    out[j, flip] = sign * (absm == mu).to(out.dtype)
+                return out
+
+            kept = torch.tensor([l * l + l + m for l, m in rows])
+            dy_terms = [dy(t) for t in range(num_terms)]
+            table = torch.empty(2, num_terms, num_terms, len(rows), size)
+            for a in range(num_terms):
+                for b in range(num_terms):
+                    d = dy_terms[a] @ ds.T @ dy_terms[b] @ ds[:, kept]  # (K, K_t): kept columns of D
+                    table[0, a, b] = d.T
+                    table[1, a, b] = (d0 @ d).T
+        self._tables64[rows] = table.reshape(2, num_terms * num_terms, len(rows) * size)
+        return self._tables64[rows]
+
+    def frame_matrix(self, edge_vec: torch.Tensor, rows: tuple[tuple[int, int], ...]) -> torch.Tensor:
+        """Rotation matrices into the edge frames, all degrees at once.
+
+        Parameters
+        ----------
+        edge_vec : (E, 3), Å, nonzero
+        rows : the kept edge-frame components ``(l, m)`` in the order wanted
+            (for example :attr:`forcefields.nn.so2.SO2Layout.components`)
+
+        Returns
+        -------
+        (E, len(rows), (lmax+1)**2) tensor: row ``(l, m)`` is column ``m`` of
+        ``D_l(R_e)`` (the same numbers as :meth:`forward`) placed in the
+        columns of degree ``l``, zeros elsewhere; applied to global-frame
+        features it gives their edge-frame components.
+        """
+        rows = tuple((int(l), int(m)) for l, m in rows)
+        key = (rows, edge_vec.dtype, edge_vec.device)
+        if key not in self._table_cache:
+            self._table_cache[key] = self._frame_table64(rows).to(dtype=edge_vec.dtype, device=edge_vec.device)
+        table = self._table_cache[key]
+        u = edge_vec / torch.linalg.vector_norm(edge_vec, dim=-1, keepdim=True)
+        chart = u[:, 1].abs() > _CHART_SWITCH
+        v = torch.where(chart.unsqueeze(-1), torch.stack([u[:, 0], u[:, 2], -u[:, 1]], dim=-1), u)
+        rho = torch.hypot(v[:, 0], v[:, 2])
+        # Columns (cos α, cos β), (sin α, sin β): both angles' harmonics in one recursion.
+        cos_ab = torch.stack([v[:, 2] / rho, v[:, 1]], dim=-1)
+        sin_ab = torch.stack([v[:, 0] / rho, rho], dim=-1)
+        cos_m, sin_m = _harmonics(cos_ab, sin_ab, self.lmax)  # (E, 2, lmax+1)
+        terms = torch.cat([cos_m, sin_m[..., 1:]], dim=-1)  # (E, 2, 2 lmax + 1)
+        products = (terms[:, 0].unsqueeze(-1) * terms[:, 1].unsqueeze(-2)).flatten(1)  # (E, F)
+        # Each edge uses the table of its chart; the 0/1 masks are exact.
+        mask = chart.to(products.dtype).unsqueeze(-1)
+        features = torch.cat([products * (1.0 - mask), products * mask], dim=-1)
+        matrix = features @ table.flatten(0, 1)
+        return matrix.view(edge_vec.shape[0], len(rows), -1)
+
+    def harmonics(self, matrix: torch.Tensor, rows: tuple[tuple[int, int], ...]) -> torch.Tensor:
+        """Spherical harmonics of the edge directions read off the frame matrices.
+
+        ``Y_l(u) = D_l(R) Y_l(e_y)`` and ``Y_l(e_y)`` is nonzero only at
+        ``m = 0``, so ``Y_l(u)`` is the ``m = 0`` column of ``D_l`` (the row
+        ``(l, 0)`` of ``matrix``) times that number.
+
+        Parameters
+        ----------
+        matrix : (E, len(rows), (lmax+1)**2), from :meth:`frame_matrix`
+        rows : the same ``rows`` (they must include every ``(l, 0)``)
+
+        Returns
+        -------
+        (E, (lmax+1)**2), e3nn's ``spherical_harmonics(range(lmax+1), edge_vec,
+        normalize=True, normalization="component")`` up to round-off
+        """
+        rows = tuple((int(l), int(m)) for l, m in rows)
+        key = ("harmonics", rows, matrix.dtype, matrix.device)
+        if key not in self._table_cache:
+            size = (self.lmax + 1) ** 2
+            flat = [rows.index((l, 0)) * size + j for l in range(self.lmax + 1) for j in range(l * l, (l + 1) ** 2)]
+            scale = [self._axis_harmonic[l] for l in range(self.lmax + 1) for _ in range(2 * l + 1)]
+            self._table_cache[key] = (
+                torch.tensor(flat, dtype=torch.long, device=matrix.device),
+                torch.tensor(scale, dtype=torch.float64).to(dtype=matrix.dtype, device=matrix.device),
+            )
+        flat, scale = self._table_cache[key]
+        return matrix.flatten(1).index_select(1, flat) * scale
 
     @staticmethod
     def _rotate_rows(mat: torch.Tensor, cos_m: torch.Tensor, sin_m: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
@@ -164,7 +287,7 @@ class EdgeRotation(nn.Module):
 
 
 def _harmonics(cos_t: torch.Tensor, sin_t: torch.Tensor, mmax: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(E,) cos θ, sin θ -> (E, mmax+1) cos(mθ), sin(mθ), m = 0..mmax."""
+    """(...) cos θ, sin θ -> (..., mmax+1) cos(mθ), sin(mθ), m = 0..mmax."""
     cs = [torch.ones_like(cos_t)]
     sn = [torch.zeros_like(sin_t)]
     for _ in range(mmax):

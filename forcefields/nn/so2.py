@@ -52,6 +52,7 @@ class SO2Layout(nn.Module):
         for m in range(1, mmax + 1):
             order_major += [(l, m) for l in range(m, lmax + 1)]
             order_major += [(l, -m) for l in range(m, lmax + 1)]
+        self.components = tuple(order_major)  # (l, m) of each order-major row
         self.num_coefficients = len(order_major)
         self.block_sizes = [lmax + 1] + [2 * (lmax + 1 - m) for m in range(1, mmax + 1)]
         self.degrees = [l for l, _ in order_major]  # degree of each order-major row
@@ -167,6 +168,12 @@ class EdgeFrames:
     weight : (E,) tensor, optional
         Per-edge factor applied on the way back (the cutoff envelope): folding
         it into the small rotation matrices saves a pass over the messages.
+
+    See Also
+    --------
+    from_matrix : the same from the assembled matrix, e.g. from
+        :meth:`forcefields.nn.irreps_rotation.EdgeRotation.frame_matrix`
+        (faster than assembling it from blocks).
     """
 
     def __init__(self, layout: SO2Layout, blocks: list[torch.Tensor], weight: torch.Tensor | None = None):
@@ -179,8 +186,18 @@ class EdgeFrames:
                 block = block[:, :, l - mm : l + mm + 1]
             kept = block.transpose(1, 2)
             rows.append(F.pad(kept, (l * l, size - (l + 1) ** 2)))
-        self.matrix = torch.cat(rows, dim=1).index_select(1, layout.degree_to_order)
-        self.back = self.matrix.transpose(1, 2)
+        self._set(torch.cat(rows, dim=1).index_select(1, layout.degree_to_order), weight)
+
+    @classmethod
+    def from_matrix(cls, matrix: torch.Tensor, weight: torch.Tensor | None = None) -> "EdgeFrames":
+        """Frames from ``matrix`` (E, K_t, (lmax+1)**2): rows are the order-major edge-frame components."""
+        frames = cls.__new__(cls)
+        frames._set(matrix, weight)
+        return frames
+
+    def _set(self, matrix: torch.Tensor, weight: torch.Tensor | None) -> None:
+        self.matrix = matrix
+        self.back = matrix.transpose(1, 2)
         if weight is not None:
             self.back = self.back * weight.view(-1, 1, 1)
 

@@ -83,6 +83,19 @@ def test_edge_frame_maps_y_axis_harmonics_to_the_edge(near_axis):
         torch.testing.assert_close(d @ sh_axis, sh_edge, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("lmax, mmax", [(1, 1), (2, 2), (3, 1), (4, 2), (6, 3)])
+def test_frame_matrix_equals_the_matrix_assembled_from_wigner_blocks(lmax, mmax):
+    vec = random_unit_vectors(80, seed=2)
+    # both charts, including edges exactly on ±y
+    vec = torch.cat([vec, vec[:10] * 0.01 + torch.tensor([0.0, 1.0, 0.0], dtype=F64), torch.tensor([[0.0, -1.5, 0.0]], dtype=F64)])
+    layout, rotation = SO2Layout(lmax, mmax), EdgeRotation(lmax)
+    matrix = rotation.frame_matrix(vec, layout.components)
+    torch.testing.assert_close(matrix, EdgeFrames(layout, rotation(vec, mmax)).matrix, atol=1e-13, rtol=0)
+    with e3nn_in_float64():
+        sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
+    torch.testing.assert_close(rotation.harmonics(matrix, layout.components), sh, atol=1e-13, rtol=0)
+
+
 def test_edge_rotation_gradients_are_finite_on_the_axis():
     vec = torch.tensor([[0.0, 1.2, 0.0], [0.0, -0.9, 0.0], [0.3, 0.4, -1.0]], dtype=F64, requires_grad=True)
     total = sum(d.square().mul(torch.arange(d[0].numel(), dtype=F64).view(d[0].shape)).sum() for d in EdgeRotation(3)(vec))
