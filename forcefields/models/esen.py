@@ -120,23 +120,48 @@ class InteractionBlock(nn.Module):
         edge_input: torch.Tensor,
         src: torch.Tensor,
         dst: torch.Tensor,
-        norm: float,
+        pairs: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x (n, K, C), edge_input (E, edge_channels), src/dst (E,) -> (n, K, C).
 
-        ``frames`` carries the cutoff envelope into the messages' rotation back.
+        ``frames`` carries the per-edge weight of the messages (the cutoff
+        envelope divided by the average number of neighbours) into their
+        rotation back. ``pairs`` is :func:`edge_pair_index` of ``src, dst``
+        (computed here when not given; the model computes it once for all blocks).
         """
+        if pairs is None:
+            pairs = edge_pair_index(src, dst, x.shape[1])
         edge_feat = F.silu(self.radial(edge_input))
         h = self.norm_message(x)
-        m = frames.to_edge(torch.cat([h.index_select(0, src), h.index_select(0, dst)], dim=-1))
-        m, gates = self.conv1(m, edge_feat)
+        # Both endpoints' features in one gather: (E, K, 2C) = [h[src] | h[dst]] per row.
+        m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
+        m, gates = self.conv1(frames.to_edge(m), edge_feat)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
-        m = frames.from_edge(m)  # includes the cutoff envelope
-        x = x + torch.zeros_like(x).index_add(0, dst, m) / norm
+        x = x.index_add(0, dst, frames.from_edge(m))  # from_edge applies the edge weight
         h, gates = self.ffn_in(self.norm_ffn(x))
         h, _ = self.ffn_out(self.ffn_gate(h, gates))
         return x + h
+
+
+def edge_pair_index(src: torch.Tensor, dst: torch.Tensor, rows: int) -> torch.Tensor:
+    """Row indices that gather ``[h[src] | h[dst]]`` from node features in one operation.
+
+    Parameters
+    ----------
+    src, dst : (E,) node indices
+    rows : int, K, the number of spherical-harmonic rows of the features
+
+    Returns
+    -------
+    (2 E K,) long tensor ``p`` with ``h.reshape(n * K, C)[p].view(E, K, 2 C)``
+    equal to ``torch.cat([h[src], h[dst]], dim=-1)`` for ``h`` of shape (n, K, C).
+    One gather (and, in the backward pass, one contiguous scatter-add) replaces
+    two of each and a concatenation.
+    """
+    ends = torch.stack([src, dst], dim=-1) * rows  # (E, 2)
+    offsets = torch.arange(rows, device=src.device).view(1, rows, 1)
+    return (ends.unsqueeze(1) + offsets).flatten()
 
 
 @register_family
@@ -195,19 +220,21 @@ class ESEN(ForceField):
             dim=-1,
         )
         matrix = self.rotation.frame_matrix(edge_vec, self.layout.components)
-        frames = EdgeFrames.from_matrix(matrix, weight=envelope)
-        norm = float(self.config.avg_num_neighbors)
-        c = self.config.hidden
+        # Messages are weighted by the envelope and averaged over ~avg_num_neighbors neighbours.
+        edge_weight = envelope / float(self.config.avg_num_neighbors)
+        frames = EdgeFrames.from_matrix(matrix, weight=edge_weight)
+        c, rows = self.config.hidden, (self.lmax + 1) ** 2
 
-        # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree.
+        # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree,
+        # added to the element embedding in the scalar row.
         sh = self.rotation.harmonics(matrix, self.layout.components)  # Y_l(r̂_ij), as e3nn's "component" ones
         weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c).index_select(1, self.degree_row)
-        edge_terms = sh.unsqueeze(-1) * weights * envelope.view(-1, 1, 1)
-        x = edge_vec.new_zeros(species.shape[0], (self.lmax + 1) ** 2, c).index_add(0, dst, edge_terms) / norm
-        x = torch.cat([x[:, :1] + self.embedding(species).unsqueeze(1), x[:, 1:]], dim=1)
+        edge_terms = sh.unsqueeze(-1) * weights * edge_weight.view(-1, 1, 1)
+        x = F.pad(self.embedding(species).unsqueeze(1), (0, 0, 0, rows - 1)).index_add(0, dst, edge_terms)
 
+        pairs = edge_pair_index(src, dst, rows)
         for block in self.blocks:
-            x = block(x, frames, edge_input, src, dst, norm)
+            x = block(x, frames, edge_input, src, dst, pairs)
         x = self.final_norm(x)
         node_scalar = self.energy_head(x[:, 0]).squeeze(-1)
         node_vector = None

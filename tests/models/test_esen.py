@@ -238,3 +238,13 @@ def test_family_and_config_rebuild_the_same_model(molecules):
     e0, f0 = evaluate(model, molecules)
     e1, f1 = evaluate(again.eval(), molecules)
     assert torch.equal(e0, e1) and torch.equal(f0, f1)
+
+
+def test_edge_pair_index_gathers_both_endpoints_in_one_operation():
+    from forcefields.models.esen import edge_pair_index
+
+    gen = torch.Generator().manual_seed(3)
+    h = torch.randn(6, 9, 4, generator=gen)
+    src, dst = torch.randint(0, 6, (11,), generator=gen), torch.randint(0, 6, (11,), generator=gen)
+    gathered = h.reshape(-1, 4)[edge_pair_index(src, dst, 9)].view(11, 9, 8)
+    torch.testing.assert_close(gathered, torch.cat([h[src], h[dst]], dim=-1), rtol=0, atol=0)
