@@ -47,17 +47,21 @@ class EquivariantRMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(self.lmax + 1, channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("degree", torch.tensor(degrees_of(self.lmax)), persistent=False)
-        # 1 / (number of degrees * (2l+1)) per row: averages each degree's mean square.
-        inv = torch.tensor([1.0 / ((self.lmax + 1) * (2 * l + 1)) for l in degrees_of(self.lmax)])
-        self.register_buffer("row_weight", inv, persistent=False)
+        # 1 / (number of degrees * (2l+1) * C) per entry: the mean over degrees of each degree's mean square.
+        inv = [1.0 / ((self.lmax + 1) * (2 * l + 1) * channels) for l in degrees_of(self.lmax) for _ in range(channels)]
+        self.register_buffer("entry_weight", torch.tensor(inv), persistent=False)
+        # 1 on the scalar row, 0 elsewhere (K, 1): the centring touches only the scalars.
+        self.register_buffer("scalar_row", (torch.arange((self.lmax + 1) ** 2) == 0).float().unsqueeze(-1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (n, K, C) -> (n, K, C)."""
-        scalars, rest = x.split([1, x.shape[1] - 1], dim=1)
-        x = torch.cat([scalars - scalars.mean(dim=-1, keepdim=True), rest], dim=1)
-        mean_sq = (x.pow(2).mean(dim=-1) * self.row_weight.to(x.dtype)).sum(dim=-1)  # (n,)
+        rows, channels = x.shape[1], x.shape[2]
+        # Centre the scalar row only: subtracting 0 * mean from the other rows leaves them exact.
+        x = torch.addcmul(x, self.scalar_row.to(x.dtype), x[:, :1].mean(dim=-1, keepdim=True), value=-1.0)
+        # Weighted mean square as one matrix-vector product.
+        mean_sq = torch.mv(x.pow(2).reshape(x.shape[0], rows * channels), self.entry_weight.to(x.dtype))  # (n,)
         scale = self.weight.index_select(0, self.degree) * torch.rsqrt(mean_sq + self.eps).view(-1, 1, 1)
-        bias = torch.cat([self.bias.unsqueeze(0), self.bias.new_zeros(x.shape[1] - 1, self.bias.shape[0])])
+        bias = F.pad(self.bias.unsqueeze(0), (0, 0, 0, rows - 1))  # bias on the scalar row only
         return torch.addcmul(bias, x, scale)
 
 
@@ -83,13 +87,17 @@ class Gate(nn.Module):
             raise ValueError("Gate needs the scalar (l=0) row first and only once.")
         self.num_gates = max(degrees)
         self.channels = int(channels)
-        self.register_buffer("gate_row", torch.tensor([l - 1 for l in degrees[1:]], dtype=torch.long), persistent=False)
+        # Row of each feature row among [scalar row, gate of l = 1, ..., gate of l = lmax].
+        self.register_buffer("factor_row", torch.tensor(degrees, dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-        """x (..., K, C), gates (..., lmax * C) -> (..., K, C)."""
-        g = torch.sigmoid(gates).unflatten(-1, (self.num_gates, self.channels))
-        scalars, rest = x.split([1, x.shape[-2] - 1], dim=-2)
-        return torch.cat([F.silu(scalars), rest * g.index_select(-2, self.gate_row)], dim=-2)
+        """x (..., K, C), gates (..., lmax * C) -> (..., K, C).
+
+        One sigmoid over the scalar row and the gates, one product:
+        ``silu(s) = s * sigmoid(s)`` on the scalar row, ``x * sigmoid(gate)`` elsewhere.
+        """
+        factors = torch.cat([x.narrow(-2, 0, 1), gates.unflatten(-1, (self.num_gates, self.channels))], dim=-2)
+        return x * torch.sigmoid(factors).index_select(-2, self.factor_row)
 
 
 class DegreeLinear(nn.Module):
