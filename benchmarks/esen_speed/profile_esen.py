@@ -12,6 +12,8 @@ Float32, one thread, eager mode. For each model:
   batches of 4, 16 and 64 rattled copies, divided by the batch size, ms;
 * with ``--profile``: torch.profiler tables (top ops by self CPU time) of the
   forward and of the force backward of the MD step, separately;
+* unless ``--no-mallopt``: glibc's malloc thresholds raised first
+  (:func:`forcefields.allocator.tune_malloc`; recorded as ``mallopt``);
 * with ``--compile``: the MD step of ``torch.compile(model)``, first call
   (compile) time and steady-state ms.
 
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from forcefields.allocator import tune_malloc
 from forcefields.bench.systems import batch_systems, to_batch
 from forcefields.models import create_model
 from forcefields.training.losses import EnergyForceLoss
@@ -122,7 +125,10 @@ def main() -> None:
                         help="models to profile (comma list; empty for none)")
     parser.add_argument("--compile", default="", help="models whose MD step to time under torch.compile")
     parser.add_argument("--md-repeats", type=int, default=30)
+    parser.add_argument("--no-mallopt", action="store_true",
+                        help="keep glibc's default malloc thresholds (see forcefields.allocator)")
     args = parser.parse_args()
+    mallopt = False if args.no_mallopt else tune_malloc()
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -134,7 +140,7 @@ def main() -> None:
     profiled = [m for m in args.profile.split(",") if m]
     compiled = [m for m in args.compile.split(",") if m]
     results = {"tag": args.tag, "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "models": {}}
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "mallopt": mallopt, "models": {}}
     for name in args.models.split(","):
         torch.manual_seed(0)
         model = create_model(name).eval()
@@ -171,7 +177,8 @@ def summary(results: dict, batch_sizes: list[int]) -> str:
     lines = [f"# eSEN CPU cost: {results['tag']}", "",
              f"float32, {results['threads']} thread, eager, torch {results['torch']}; aspirin (21 atoms). "
              "The machine was shared with two other jobs: cells give the median CPU time of the "
-             "timing thread (ms), then the median wall time in brackets.", "",
+             "timing thread (ms), then the median wall time in brackets. "
+             f"glibc malloc thresholds raised (forcefields.allocator): {results.get('mallopt', False)}.", "",
              "| model | params | MD step ms | " + " | ".join(f"train ms/structure b={b}" for b in batch_sizes) + " |",
              "|---|---|---|" + "---|" * len(batch_sizes)]
 
