@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ..allocator import tune_malloc
+
+    tune_malloc()  # training and MD reuse large buffers every step; FORCEFIELDS_NO_MALLOPT=1 opts out
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
