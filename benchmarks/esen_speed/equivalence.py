@@ -22,9 +22,9 @@ from forcefields.testing import make_molecules
 VARIANTS = [f"esen-l{l}-{s}" for l in range(1, 5) for s in ("xs", "s")] + ["esen-l2-m"]
 
 
-def outputs(name: str, state: dict | None, force_mode: str = "conservative") -> tuple[dict, dict]:
+def outputs(name: str, state: dict | None, force_mode: str = "conservative", parity: bool = True) -> tuple[dict, dict]:
     torch.manual_seed(0)
-    model = create_model(name, force_mode=force_mode)
+    model = create_model(name, force_mode=force_mode, parity=parity)
     if state is not None:
         model.load_state_dict(state)
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -52,16 +52,20 @@ def main() -> None:
     mode, folder = sys.argv[1], Path(sys.argv[2])
     folder.mkdir(parents=True, exist_ok=True)
     worst = 0.0
-    cases = [(n, "conservative") for n in VARIANTS] + [(f"esen-l{l}-xs", "direct") for l in (1, 3)]
-    for name, fm in cases:
-        path = folder / f"{name}-{fm}.pt"
+    cases = [(n, "conservative", True) for n in VARIANTS] + [(f"esen-l{l}-xs", "direct", True) for l in (1, 3)]
+    cases += [("esen-l2-xs", "conservative", False), ("esen-l4-xs", "conservative", False)]
+    for name, fm, parity in cases:
+        path = folder / f"{name}-{fm}{'' if parity else '-noparity'}.pt"
         if mode == "save":
-            out, state = outputs(name, None, fm)
+            out, state = outputs(name, None, fm, parity)
             torch.save({"state": state, "out": out}, path)
             print(f"saved {path}")
             continue
+        if not path.exists():
+            print(f"{path.name}: no reference saved, skipped")
+            continue
         ref = torch.load(path)
-        out, _ = outputs(name, ref["state"], fm)
+        out, _ = outputs(name, ref["state"], fm, parity)
         diffs = {}
         for k, v in ref["out"].items():
             scale = max(1.0, float(v.abs().max()))
@@ -69,7 +73,7 @@ def main() -> None:
         e = max(v for k, v in diffs.items() if not k.startswith("grad"))
         g = max((v for k, v in diffs.items() if k.startswith("grad")), default=0.0)
         worst = max(worst, e, g)
-        print(f"{name:<11} {fm:<12} max |dE|,|dF| (rel. to max(1,|ref|)) {e:.2e}   param grads {g:.2e}")
+        print(f"{name:<11} {fm:<12} {'' if parity else 'parity=False':<12} max |dE|,|dF| (rel. to max(1,|ref|)) {e:.2e}   param grads {g:.2e}")
     if mode == "check":
         print(f"worst {worst:.2e}")
         sys.exit(0 if worst < 1e-9 else 1)

@@ -141,15 +141,34 @@ class SO2Linear(nn.Module):
             block = block.view(num_edges, 2, k, self.cin)
             if scale is not None:
                 block = block * scale.view(num_edges, 1, k, self.cin)
-            y = fc(block.reshape(num_edges, 2, k * self.cin))
             if self.parity:
-                outputs.append(y.reshape(num_edges, 2 * k, self.cout))
+                # W_r acts on x₊ and x₋ alike: one product over 2E rows.
+                y = fc(block.reshape(num_edges, 2, k * self.cin))
             else:
-                real, imag = y.split(k * self.cout, dim=-1)
-                plus = real[:, 0] - imag[:, 1]
-                minus = real[:, 1] + imag[:, 0]
-                outputs.append(torch.stack([plus, minus], dim=1).reshape(num_edges, 2 * k, self.cout))
+                # [x₊ | x₋] (E, 2k C_in) times the real form of the complex weight.
+                y = F.linear(block.reshape(num_edges, 2 * k * self.cin), self.complex_weight(fc.weight, k))
+            outputs.append(y.reshape(num_edges, 2 * k, self.cout))
         return torch.cat(outputs, dim=1), extra
+
+    def complex_weight(self, weight: torch.Tensor, k: int) -> torch.Tensor:
+        """Real form of the complex weight ``W_r + i W_i`` of one ``|m| > 0`` block.
+
+        Parameters
+        ----------
+        weight : (2 k C_out, k C_in), the block's ``fc`` weight, rows ``[W_r; W_i]``
+        k : int, number of degrees in the block
+
+        Returns
+        -------
+        (2 k C_out, 2 k C_in) matrix ``[[W_r, -W_i], [W_i, W_r]]``: applied to
+        ``[x₊ | x₋]`` it gives ``[W_r x₊ - W_i x₋ | W_i x₊ + W_r x₋]``, the
+        ``+m`` and ``-m`` outputs of the block in one product (as many
+        multiply-adds as ``[W_r; W_i]`` applied to ``x₊`` and ``x₋`` stacked
+        as 2E rows, without the split, subtraction, addition and stack that
+        would then combine the four partial products).
+        """
+        real, imag = weight.split(k * self.cout, dim=0)
+        return torch.cat([torch.cat([real, -imag], dim=1), torch.cat([imag, real], dim=1)], dim=0)
 
 
 class EdgeFrames:

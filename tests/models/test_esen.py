@@ -136,6 +136,24 @@ def test_so2_linear_commutes_with_the_symmetries_of_the_edge(parity, symmetry):
         torch.testing.assert_close(lhs, rhs, atol=1e-12, rtol=0)
 
 
+def test_so2_linear_without_parity_is_a_complex_product_per_order():
+    """Each |m| > 0 block maps (x₊, x₋) to (W_r x₊ - W_i x₋, W_i x₊ + W_r x₋), W = [W_r; W_i] of its fc."""
+    lmax, mmax, cin, cout, num_edges = 3, 2, 3, 2, 5
+    layout = SO2Layout(lmax, mmax)
+    torch.manual_seed(0)
+    layer = SO2Linear(layout, cin, cout, edge_channels=0, parity=False).double()
+    x = torch.randn(num_edges, layout.num_coefficients, cin, dtype=F64)
+    out, _ = layer(x, None)
+    x_blocks = x.split(layout.block_sizes, dim=1)
+    out_blocks = out.split(layout.block_sizes, dim=1)
+    for m in range(1, mmax + 1):
+        k = lmax + 1 - m
+        real, imag = layer.fc[m].weight.split(k * cout, dim=0)
+        plus, minus = x_blocks[m].reshape(num_edges, 2, k * cin).unbind(1)
+        expected = torch.stack([plus @ real.T - minus @ imag.T, plus @ imag.T + minus @ real.T], dim=1)
+        torch.testing.assert_close(out_blocks[m], expected.view(num_edges, 2 * k, cout), atol=1e-13, rtol=0)
+
+
 # --------------------------------------------------------------- symmetries
 @pytest.mark.parametrize("lmax", [1, 2, 3, 4])
 def test_energy_invariant_forces_equivariant_under_rotations_and_reflections(lmax, molecules):
