@@ -22,11 +22,11 @@ from forcefields.scaling.status import grid_status
 START, END = "<!-- scaling:start -->", "<!-- scaling:end -->"
 
 
-def _ci(entry: dict | None, key: str | None = None) -> str:
+def _ci(entry: dict | None, key: str | None = None, undetermined: bool = False) -> str:
     if entry is None:
         return "–"
     value, (low, high) = (entry["params"][key], entry["intervals"][key]) if key else (entry["value"], entry["interval"])
-    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]" + (" †" if undetermined else "")
 
 
 def _paper(family: str, key: str) -> str:
@@ -55,19 +55,32 @@ def section(grid: Path, image_prefix: str) -> str:
     for family, f in fit["families"].items():
         nd, c = f["L(N,D)"], f["L(C)"]
         n, d = f["ranges"]["N"], f["ranges"]["D"]
+        u = set(f.get("undetermined", []))
         lines.append(
             f"| {family} | {len(f['runs'])} | {n[0]:.3g}–{n[1]:.3g} | {d[0]:.3g}–{d[1]:.3g} "
-            f"| {_ci(nd, 'alpha')} | {_paper(family, 'alpha')} | {_ci(nd, 'beta')} | {_paper(family, 'beta')} "
-            f"| {_ci(c, 'gamma')} | {_paper(family, 'gamma')} | {_ci(f['a'])} "
+            f"| {_ci(nd, 'alpha', 'alpha' in u)} | {_paper(family, 'alpha')} | {_ci(nd, 'beta', 'beta' in u)} "
+            f"| {_paper(family, 'beta')} | {_ci(c, 'gamma', 'gamma' in u)} | {_paper(family, 'gamma')} "
+            f"| {_ci(f['a'], undetermined=bool(u & {'alpha', 'beta'}))} "
             f"| {f['kappa_paper_convention']:.3g} | {_paper(family, 'kappa')} |"
         )
     notes = [f"- {fam}: {f['L(C)_error']}" for fam, f in fit["families"].items() if f.get("L(C)_error")]
+    if any(f.get("undetermined") for f in fit["families"].values()):
+        notes.append("- †: not determined by these points (on a bound of the fit, or its term is below 5% of the "
+                     "loss over the whole measured range); a inherits it.")
     notes += [f"- excluded {e['run']}: {e['reason']}" for e in fit["excluded"]]
     unfinished = [r for r in rows if r["state"] != "complete"]
-    notes += [f"- {r['run']} stopped at {r['structures']:,} of {s['max_structures']:,} structures ({r['state']}); "
-              "its evaluations up to there are in the fit" for r in unfinished if r.get("structures")]
+    notes += [f"- {r['run']} stopped at {r['structures']:,} of {s['max_structures']:,} structures (state {r['state']}; "
+              "rerunning `forcefields scaling run` resumes it); its evaluations up to there are in the fit" for r in unfinished if r.get("structures")]
     if notes:
         lines += [""] + notes
+    lines += ["", "Each run at its last evaluation (validation force MAE on held-out molecules):", "",
+              "| run | parameters | structures seen | force MAE (meV/Å) | training FLOPs | wall-clock (s) |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("structures"):
+            mae = f"{r['last_metric']:.1f}" if r["last_metric"] is not None else "–"
+            lines.append(f"| {r['run']} | {r['parameters']:,} | {r['structures']:,} | {mae} | {r['flops']:.3g} "
+                         f"| {r['seconds']:.0f} |")
     lines += [
         "",
         f"Compute of the whole grid: {totals['flops']:.3g} FLOPs of training (counted by "

@@ -135,10 +135,10 @@ def advise(
     warnings = []
     low, high = EXPONENT_BOUNDS
     loose = [k for k in ("alpha", "beta")
-             if fit.nd.intervals[k][0] <= 2 * low or fit.nd.intervals[k][1] >= 0.98 * high]
+             if k in fit.undetermined or fit.nd.intervals[k][0] <= 2 * low or fit.nd.intervals[k][1] >= 0.98 * high]
     if loose:
-        warnings.append(f"the data hardly constrain {' and '.join(loose)} (the interval reaches the fit's bounds): "
-                        "add widths or structures before trusting this advice")
+        warnings.append(f"the data hardly constrain {' and '.join(loose)} (on or near the fit's bounds, or a term "
+                        "too small to measure): add widths or structures before trusting this advice")
     (n_lo, n_hi), (d_lo, d_hi) = fit.ranges["N"], fit.ranges["D"]
     if n_variant > 3 * n_hi or n_variant < n_lo / 3:
         warnings.append(f"{variant} ({n_variant:,} parameters) lies outside the measured widths "

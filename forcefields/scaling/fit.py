@@ -34,7 +34,7 @@ from .results import RunRecord, load_runs
 from .settings import compare_settings
 
 __all__ = ["FamilyFit", "GridFit", "fit_grid", "fit_family", "compute_frontier", "format_table", "METRICS",
-           "warmup_structures"]
+           "warmup_structures", "undetermined_exponents"]
 
 METRICS = ("val_loss", "val_forces_mae", "val_energy_mae")
 MIN_WIDTHS = 2
@@ -68,6 +68,7 @@ class FamilyFit:
     flops_per_structure: dict[str, float]
     ranges: dict[str, tuple[float, float]]
     frontier: list[tuple[float, float]] = field(default_factory=list)
+    undetermined: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class FamilyFit:
             "flops_per_structure": self.flops_per_structure,
             "ranges": {k: list(v) for k, v in self.ranges.items()},
             "frontier": [list(p) for p in self.frontier],
+            "undetermined": self.undetermined,
             "paper": paper_row(self.family),
         }
 
@@ -214,6 +216,8 @@ def fit_family(
         ranges={"N": (float(n.min()), float(n.max())), "D": (float(d.min()), float(d.max())),
                 "C": (float(c.min()), float(c.max()))},
         frontier=[(float(c[i]), float(y[i])) for i in front],
+        undetermined=undetermined_exponents(nd.params, (float(n.min()), float(n.max())), (float(d.min()), float(d.max())))
+        + (["gamma"] if cfit is not None and at_bound(cfit.params["gamma"]) else []),
     )
 
 
@@ -299,14 +303,46 @@ def warmup_structures(settings: dict[str, Any]) -> int:
     return steps * int(settings.get("batch_size") or 0) * int(settings.get("devices") or 1)
 
 
+# A term that is below this share of the fitted loss where it matters most says nothing about its exponent.
+MIN_TERM_SHARE = 0.05
+
+
+def undetermined_exponents(params: dict[str, float], n_range: tuple[float, float],
+                           d_range: tuple[float, float]) -> list[str]:
+    """The exponents of a fitted L(N, D) that its points do not determine.
+
+    An exponent is undetermined when it sits on a bound of the fit, or when its
+    term is below :data:`MIN_TERM_SHARE` of the fitted loss even where it is
+    largest: A·N^−α at the smallest N and the largest D (the end of the
+    smallest model's run), B·D^−β at the first D of the largest N. Then the
+    loss barely depends on that variable over the measured range, and any
+    exponent fits.
+
+    Parameters
+    ----------
+    params : E, A, alpha, B, beta; n_range, d_range : (min, max) of the fitted N and D
+    """
+    from .powerlaw import loss_nd
+
+    out = [k for k in ("alpha", "beta") if at_bound(params[k])]
+    (n_lo, n_hi), (d_lo, d_hi) = n_range, d_range
+    one = np.ones(1)
+    n_share = params["A"] * n_lo ** -params["alpha"] / loss_nd(params, one * n_lo, one * d_hi)[0]
+    d_share = params["B"] * d_lo ** -params["beta"] / loss_nd(params, one * n_hi, one * d_lo)[0]
+    for key, share in (("alpha", n_share), ("beta", d_share)):
+        if share < MIN_TERM_SHARE and key not in out:
+            out.append(key)
+    return out
+
+
 def at_bound(value: float) -> bool:
     """Whether a fitted exponent sits on one of :data:`EXPONENT_BOUNDS` (the data did not determine it)."""
     low, high = EXPONENT_BOUNDS
     return value <= low * 1.01 or value >= high * 0.99
 
 
-def _ci(value: float, interval: tuple[float, float], exponent: bool = True) -> str:
-    mark = " †" if exponent and at_bound(value) else ""
+def _ci(value: float, interval: tuple[float, float], undetermined: bool = False) -> str:
+    mark = " †" if undetermined else ""
     return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]{mark}"
 
 
@@ -323,18 +359,21 @@ def format_table(result: GridFit) -> str:
     for fam, f in result.families.items():
         p = paper_row(fam)
         paper = " / ".join("–" if p is None or p.get(k) is None else f"{p[k]:g}" for k in ("alpha", "beta", "gamma", "kappa"))
-        gamma = _ci(f.c.params["gamma"], f.c.intervals["gamma"]) if f.c else "–"
+        u = set(f.undetermined)
+        gamma = _ci(f.c.params["gamma"], f.c.intervals["gamma"], "gamma" in u) if f.c else "–"
+        ab = bool(u & {"alpha", "beta"})  # the allocation needs both exponents
         lines.append(
             f"| {fam} | {len(f.runs)} | {f.ranges['N'][0]:.3g}–{f.ranges['N'][1]:.3g} "
             f"| {f.ranges['D'][0]:.3g}–{f.ranges['D'][1]:.3g} "
-            f"| {_ci(f.nd.params['alpha'], f.nd.intervals['alpha'])} | {_ci(f.nd.params['beta'], f.nd.intervals['beta'])} "
-            f"| {gamma} | {_ci(*f.a, exponent=False)} | {_ci(*f.b, exponent=False)} | {f.kappa_paper:.3g} | {paper} |"
+            f"| {_ci(f.nd.params['alpha'], f.nd.intervals['alpha'], 'alpha' in u)} "
+            f"| {_ci(f.nd.params['beta'], f.nd.intervals['beta'], 'beta' in u)} "
+            f"| {gamma} | {_ci(*f.a, ab)} | {_ci(*f.b, ab)} | {f.kappa_paper:.3g} | {paper} |"
         )
     notes = [f"- {fam}: {f.c_error}" for fam, f in result.families.items() if f.c_error]
-    if any(at_bound(f.nd.params[k]) for f in result.families.values() for k in ("alpha", "beta")) or any(
-            f.c and at_bound(f.c.params["gamma"]) for f in result.families.values()):
-        notes.append(f"- †: on a bound of the fit {EXPONENT_BOUNDS}: these data do not determine this exponent "
-                     "(e.g. α when every width reaches the same loss); add widths or structures.")
+    if any(f.undetermined for f in result.families.values()):
+        notes.append(f"- †: not determined by these points: on a bound of the fit {EXPONENT_BOUNDS}, or its term is "
+                     f"below {MIN_TERM_SHARE:.0%} of the loss over the whole measured range (e.g. α when every width "
+                     "reaches the same loss); a and b inherit it. Add widths or structures.")
     if result.excluded:
         notes += [f"- excluded {e['run']}: {e['reason']}" for e in result.excluded]
     return "\n".join(lines + ([""] + notes if notes else []))

@@ -89,3 +89,12 @@ def test_an_exponent_the_data_do_not_determine_ends_on_a_bound():
     assert fit.params["beta"] == pytest.approx(0.4, rel=0.05)
     # and is marked as undetermined, or its term is negligible
     assert at_bound(fit.params["alpha"]) or fit.params["A"] * n.min() ** -fit.params["alpha"] < 1e-3
+
+
+def test_a_term_too_small_to_measure_marks_its_exponent_undetermined():
+    from forcefields.scaling.fit import undetermined_exponents
+
+    params = {"E": 0.0, "A": 1e-20, "alpha": 0.5, "B": 40.0, "beta": 0.45}
+    assert undetermined_exponents(params, (2e4, 1.5e6), (8e2, 1e5)) == ["alpha"]
+    params["A"] = 30.0
+    assert undetermined_exponents(params, (2e4, 1.5e6), (8e2, 1e5)) == []
