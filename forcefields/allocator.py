@@ -18,7 +18,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["tune_malloc"]
+__all__ = ["tune_malloc", "malloc_tuned"]
 
 # mallopt parameters from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
@@ -63,3 +63,9 @@ def tune_malloc() -> bool:
     mallopt.restype = ctypes.c_int
     _applied = all(mallopt(param, value) == 1 for param, value in _SETTINGS.items())
     return _applied
+
+
+def malloc_tuned() -> bool:
+    """Whether :func:`tune_malloc` has put its settings in force in this process."""
+    return bool(_applied)
+

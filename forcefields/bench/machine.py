@@ -13,6 +13,8 @@ from importlib import metadata
 
 import torch
 
+from ..allocator import malloc_tuned
+
 __all__ = ["resolve_device", "machine_info", "device_label", "cpu_model", "library_versions"]
 
 _NO_CUDA = "CUDA was asked for but torch sees no GPU; use --device cpu"
@@ -134,18 +136,11 @@ def machine_info(device: torch.device | str) -> dict:
         "cpu_model": cpu_model(),
         "cpu_count": int(cores),
         "torch_num_threads": int(torch.get_num_threads()),
-        "malloc_tuned": _malloc_tuned(),
+        "malloc_tuned": malloc_tuned(),
         "gpu_name": gpu_name,
         "gpu_memory_gb": gpu_mem,
         "cuda": torch.version.cuda,
         "platform": platform.platform(),
         "versions": library_versions(),
     }
-
-
-def _malloc_tuned() -> bool:
-    """Whether :func:`forcefields.allocator.tune_malloc` is in force in this process (the CLI applies it)."""
-    from .. import allocator
-
-    return bool(allocator._applied)
 

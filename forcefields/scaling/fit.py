@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import ScalingError
 from .paper import paper_row
-from .powerlaw import EXPONENT_BOUNDS, MIN_POINTS_C, MIN_POINTS_ND, PowerLawFit, fit_c, fit_nd
+from .powerlaw import EXPONENT_BOUNDS, MIN_POINTS_C, MIN_POINTS_ND, PowerLawFit, fit_c, fit_nd, loss_nd
 from .results import RunRecord, load_runs
 from .settings import compare_settings
 
@@ -322,8 +322,6 @@ def undetermined_exponents(params: dict[str, float], n_range: tuple[float, float
     ----------
     params : E, A, alpha, B, beta; n_range, d_range : (min, max) of the fitted N and D
     """
-    from .powerlaw import loss_nd
-
     out = [k for k in ("alpha", "beta") if at_bound(params[k])]
     (n_lo, n_hi), (d_lo, d_hi) = n_range, d_range
     one = np.ones(1)
