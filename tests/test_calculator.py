@@ -93,3 +93,22 @@ def test_unknown_element_is_named(toy_family):
 def test_cuda_absent_is_a_clear_error(toy_family):
     with pytest.raises(ValueError, match="no CUDA"):
         forcefields.calculator(make_toy(), device="cuda")
+
+
+def test_compiled_calculator_matches_eager_as_the_edge_count_changes(toy_family):
+    """compile=True runs the same model through torch.compile; the numbers must not change."""
+    model = make_toy(dtype=torch.float64)
+    eager = ForceFieldCalculator(model, skin=0.0)
+    compiled = ForceFieldCalculator(model, skin=0.0, compile=True)
+    assert compiled.compiled and compiled.model is eager.model  # attributes stay reachable
+    atoms = ethanol(seed=2)
+    edges = set()
+    for step, stretch in enumerate((1.0, 1.25, 0.9)):  # different edge counts: a dynamic-shape recompile
+        probe = atoms.copy()
+        probe.positions *= stretch
+        eager.calculate(probe, ["energy", "forces"])
+        compiled.calculate(probe, ["energy", "forces"])
+        edges.add(int(eager.neighbor_list(torch.as_tensor(probe.positions), probe.numbers).shape[1]))
+        np.testing.assert_allclose(compiled.results["energy"], eager.results["energy"], rtol=1e-10)
+        np.testing.assert_allclose(compiled.results["forces"], eager.results["forces"], rtol=1e-8, atol=1e-10)
+    assert len(edges) > 1  # the test covered a change of shape

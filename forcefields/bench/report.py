@@ -155,16 +155,17 @@ def _stability_section(dev: DeviceResults) -> list[str]:
         return []
     groups: dict[tuple, list[dict]] = {}
     for r in dev.stability:
-        groups.setdefault((r["model"], r["structure"].split("#")[0], r["temperature_k"], r["target_ps"]), []).append(r)
+        key = (r["model"], r["structure"].split("#")[0], r["temperature_k"], r["target_ps"], bool(r.get("compiled")))
+        groups.setdefault(key, []).append(r)
     rows = []
-    for (model, structure, temp, target), rs in sorted(groups.items()):
+    for (model, structure, temp, target, compiled), rs in sorted(groups.items()):
         ran = [r for r in rs if r["status"] != "error"]
         drift = [r["nve_drift_mev_atom_ps"] for r in ran if r.get("nve_drift_mev_atom_ps") is not None]
         speed = [r["ms_per_step"] for r in ran if r["ms_per_step"]]
         rows.append([model, structure, f"{temp:g}", f"{sum(r['status'] == 'survived' for r in ran)}/{len(rs)}",
                      _fmt(sum(r["survived_ps"] for r in ran) / len(ran) if ran else None), f"{target:g}",
                      _fmt(sum(abs(d) for d in drift) / len(drift) if drift else None),
-                     _fmt(sum(speed) / len(speed) if speed else None)])
+                     _fmt(sum(speed) / len(speed) if speed else None) + (" (compiled)" if compiled and speed else "")])
     criteria = sorted({r["criterion"] for r in dev.stability})
     return ["### MD stability", "",
             f"Langevin MD from the start frames; a run fails at {'; '.join(criteria)}. "

@@ -129,6 +129,8 @@ STABILITY_RECORD = {
     "ms_per_step": (_OPT_NUM, True),
     "ns_per_day": (_OPT_NUM, False),
     "last_frames": (_OPT_STR, False),  # file of the last frames before failure, relative to the result file
+    "compiled": ((bool,), False),  # the model ran under torch.compile (absent in older records: eager)
+    "compile_s": (_OPT_NUM, False),  # s of the untimed warm-up calls that compiled it
 }
 STABILITY_STATUSES = ("survived", "failed", "error")
 

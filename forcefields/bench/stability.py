@@ -105,6 +105,8 @@ class StabilitySettings:
     bond_stretch, min_distance : Å, the failure criterion (see :class:`Criterion`)
     workers : processes running tasks in parallel
     dtype : "float32" or "float64"
+    compile : run each model under ``torch.compile``; the compilation happens in a warm-up
+        before the run (recorded as ``compile_s``), so ``ms_per_step`` times the compiled steps
     out : results root
     """
 
@@ -121,6 +123,7 @@ class StabilitySettings:
     min_distance: float = 0.6
     workers: int = 1
     dtype: str = "float32"
+    compile: bool = False
     out: str = "benchmarks/results"
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -194,13 +197,15 @@ def run_one(task: dict) -> dict:
     rec = dict(task["base"], model=public_path(task["model"]), structure=task["structure"], n_atoms=len(atoms),
                temperature_k=float(task["temperature_k"]), seed=int(task["seed"]), timestep_fs=s.timestep_fs,
                target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
-               ms_per_step=None, family="unknown")
+               ms_per_step=None, family="unknown", compiled=bool(s.compile))
     try:
         from forcefields.zoo import load
 
         model = load(task["model"], dtype=s.dtype)
         rec["family"] = str(getattr(model, "family", "unknown"))
-        calc = as_calculator(model)
+        calc = as_calculator(model, compile=s.compile)
+        if s.compile:
+            rec["compile_s"] = warm_up(calc, atoms)
         stop = crit.check(start_bonds(atoms))
         steps = int(round(s.ps * 1000 / s.timestep_fs))
         with tempfile.TemporaryDirectory() as tmp:
@@ -229,6 +234,25 @@ def run_one(task: dict) -> dict:
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
         rec.update(status="error", reason=(str(err).strip().splitlines() or [type(err).__name__])[0][:300])
     return rec
+
+
+def warm_up(calc, atoms) -> float:
+    """Seconds of the first calls of ``calc`` (compilation), on ``atoms`` and a slightly moved copy.
+
+    The moved copy (0.05 Å rattle) usually changes the number of edges, which
+    makes torch.compile recompile once with dynamic shapes; that happens here
+    instead of inside the timed run.
+    """
+    import time
+
+    start = time.perf_counter()
+    for k, shift in enumerate((0.0, 0.05)):
+        probe = atoms.copy()
+        if shift:
+            probe.rattle(stdev=shift, seed=k)
+        probe.calc = calc
+        probe.get_forces()
+    return time.perf_counter() - start
 
 
 def _tasks(s: StabilitySettings, names: list[str], base: dict, frames_dir: Path) -> list[dict]:

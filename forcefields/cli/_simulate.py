@@ -41,9 +41,11 @@ def load_inputs(args: argparse.Namespace, console):
         atoms = load_structure(args.structure)
         origin = args.structure
     t0 = time.perf_counter()
-    calc = ForceFieldCalculator(args.model, device=args.device, dtype=args.dtype)
+    compiled = bool(getattr(args, "compile", False))
+    calc = ForceFieldCalculator(args.model, device=args.device, dtype=args.dtype, compile=compiled)
     console.print(
-        f"[bold]{args.model}[/bold] ({calc.model.num_parameters():,} parameters, {args.dtype}, {args.device}) "
+        f"[bold]{args.model}[/bold] ({calc.model.num_parameters():,} parameters, {args.dtype}, {args.device}"
+        f"{', compiled on the first steps' if compiled else ''}) "
         f"loaded in {time.perf_counter() - t0:.1f} s; {atoms.get_chemical_formula()} ({len(atoms)} atoms) from {origin}."
     )
     return atoms, calc

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
     add("--interval", type=int, default=10, help="write a frame every N steps (default 10)")
     add("--out", default=None, help="extxyz trajectory with energies and forces (default: none written)")
+    add("--compile", action="store_true",
+        help="run the potential under torch.compile: the first steps compile (a minute or more), "
+             "later steps are faster; for long runs")
     parser.set_defaults(func=_run)
     return parser
 

@@ -79,7 +79,7 @@ class _BlowUp(Exception):
     """Raised by the step observer to stop the integrator."""
 
 
-def as_calculator(calculator: Any, dtype: str | None = None, device: str = "cpu"):
+def as_calculator(calculator: Any, dtype: str | None = None, device: str = "cpu", compile: bool = False):
     """An ASE calculator as is; a pretrained name, folder or ForceField wrapped in one.
 
     Parameters
@@ -87,6 +87,7 @@ def as_calculator(calculator: Any, dtype: str | None = None, device: str = "cpu"
     calculator : ase Calculator, or anything :func:`forcefields.calculator` takes
     dtype : "float32" or "float64" for a name, folder or ForceField (None: float32 for a name)
     device : "cpu" or "cuda"
+    compile : bool, run a wrapped model under ``torch.compile`` (an ASE calculator is kept as it is)
     """
     from ase.calculators.calculator import BaseCalculator
 
@@ -94,7 +95,7 @@ def as_calculator(calculator: Any, dtype: str | None = None, device: str = "cpu"
         return calculator
     from ..ase_calculator import ForceFieldCalculator
 
-    return ForceFieldCalculator(calculator, device=device, dtype=dtype)
+    return ForceFieldCalculator(calculator, device=device, dtype=dtype, compile=compile)
 
 
 def energy_drift(times_fs: np.ndarray, total_energy: np.ndarray, natoms: int) -> float:

@@ -61,3 +61,19 @@ def test_the_criterion_is_configurable_and_a_bad_one_is_refused(setup, capsys):
     assert rec["status"] == "failed" and "1.2 Å" in rec["criterion"] and "stretched" in rec["reason"]
     assert main(argv + ["--min-distance", "3"]) != 0
     assert "--min-distance 3.0 Å must be positive and below --bond-stretch" in capsys.readouterr().err
+
+
+def test_compile_is_warmed_up_before_the_timed_run_and_recorded(setup, monkeypatch):
+    """--compile: the model goes through torch.compile (stubbed here, the real one is tested in
+    test_calculator.py), the warm-up time is recorded apart, and the report marks the speed."""
+    import torch
+
+    argv, out, tame, broken = setup
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append(kw) or model)
+    argv = [str(tame) if a == f"{tame},{broken}" else a for a in argv]
+    assert main(argv + ["--compile", "--workers", "1"]) == 0
+    [rec] = json.loads(next(out.glob("*/stability.json")).read_text())["records"]
+    assert calls and rec["compiled"] is True and rec["compile_s"] > 0 and rec["status"] == "survived"
+    assert main(["bench", "report", "--results", str(out)]) == 0
+    assert "(compiled)" in (out / "REPORT.md").read_text()
