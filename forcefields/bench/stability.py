@@ -143,11 +143,17 @@ class StabilitySettings:
             raise ValueError(f"--min-distance {self.min_distance} Å must be positive and below --bond-stretch {self.bond_stretch} Å.")
 
 
+# Start molecules of models trained on no rMD17 molecule (general potentials).
+GENERAL_START_MOLECULES = ("aspirin", "ethanol")
+
+
 def start_structures(name: str, s: StabilitySettings) -> list[tuple[str, Any]]:
     """(label, ase.Atoms) start frames of one model: ``seeds`` frames per molecule.
 
     From ``s.structures`` (frames 0..seeds-1, cycled) when given, else from the
-    rMD17 ``test_01`` file of each ``rmd17:<molecule>`` the model was trained on.
+    rMD17 ``test_01`` file of each ``rmd17:<molecule>`` the model was trained on;
+    a model trained on other data (a general potential) starts from
+    :data:`GENERAL_START_MOLECULES`.
     """
     if s.structures:
         from ase.io import read
@@ -166,7 +172,12 @@ def start_structures(name: str, s: StabilitySettings) -> list[tuple[str, Any]]:
     sources, _ = _training_data(pretrained_info(name).config or {})
     molecules = [src.split(":", 1)[1] for src in sources if src.startswith("rmd17:")]
     if not molecules:
-        raise ValueError(f"{name} records no rMD17 training molecule; pass --structures with an extxyz of start frames.")
+        if not sources:
+            raise ValueError(f"{name} records no training data to pick start frames from; "
+                             "pass --structures with an extxyz of start frames.")
+        # A general potential (trained on a corpus, e.g. xtb:corpus/qm9-xtb): the molecules the
+        # specialists are run on, so the two can be compared; none of them is in the corpus.
+        molecules = list(GENERAL_START_MOLECULES)
     out = []
     for mol in molecules:
         path = Path(s.root) / f"rmd17_{mol}_test_01.npz"

@@ -77,3 +77,26 @@ def test_compile_is_warmed_up_before_the_timed_run_and_recorded(setup, monkeypat
     assert calls and rec["compiled"] is True and rec["compile_s"] > 0 and rec["status"] == "survived"
     assert main(["bench", "report", "--results", str(out)]) == 0
     assert "(compiled)" in (out / "REPORT.md").read_text()
+
+
+def test_a_general_potential_starts_from_the_specialists_molecules(tmp_path):
+    """A model trained on a corpus (no rMD17 molecule) runs on aspirin and ethanol instead of
+    stopping the whole `--models all-pretrained` command; one with no training record is told
+    to pass --structures."""
+    import numpy as np
+
+    from forcefields.bench.stability import GENERAL_START_MOLECULES, StabilitySettings, start_structures
+    from forcefields.zoo.format import save_checkpoint
+
+    root = tmp_path / "rmd17"
+    root.mkdir()
+    for mol, n in (("aspirin", 21), ("ethanol", 9)):
+        np.savez(root / f"rmd17_{mol}_test_01.npz", nuclear_charges=np.full(n, 6), coords=np.zeros((3, n, 3)) + n)
+    general = save_checkpoint(_tiny(1.0), tmp_path / "general", training={"data": ["xtb:corpus/qm9-xtb"]})
+    settings = StabilitySettings(seeds=2, root=str(root))
+    frames = start_structures(str(general), settings)
+    assert [label for label, _ in frames] == [f"rmd17:{m}#{k}" for m in GENERAL_START_MOLECULES for k in range(2)]
+    assert [len(atoms) for _, atoms in frames] == [21, 21, 9, 9]
+    bare = save_checkpoint(_tiny(1.0), tmp_path / "bare")
+    with pytest.raises(ValueError, match="pass --structures"):
+        start_structures(str(bare), settings)
