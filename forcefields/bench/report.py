@@ -149,27 +149,38 @@ def _accuracy_section(dev: DeviceResults) -> list[str]:
                     "force RMSE meV/Å", "MD latency ms", "note"], rows), ""]
 
 
+def _speed_note(compiled: bool, records: list[dict], speed: list[float]) -> str:
+    """" (compiled, batched ×R)" after a stability row's ms/step, where it applies."""
+    notes = ["compiled"] if compiled else []
+    replicas = {r.get("replicas") for r in records if r.get("integrator") == "baoab-batched"}
+    if replicas:
+        notes.append(f"batched ×{'/'.join(str(k) for k in sorted(replicas))}")
+    return f" ({', '.join(notes)})" if notes and speed else ""
+
+
 def _stability_section(dev: DeviceResults) -> list[str]:
     """One row per model, structure set and temperature: runs surviving, mean survival, drift, speed."""
     if not dev.stability:
         return []
     groups: dict[tuple, list[dict]] = {}
     for r in dev.stability:
-        key = (r["model"], r["structure"].split("#")[0], r["temperature_k"], r["target_ps"], bool(r.get("compiled")))
+        key = (r["model"], r["structure"].split("#")[0], r["temperature_k"], r["target_ps"], bool(r.get("compiled")),
+               r.get("integrator", "ase-langevin"))
         groups.setdefault(key, []).append(r)
     rows = []
-    for (model, structure, temp, target, compiled), rs in sorted(groups.items()):
+    for (model, structure, temp, target, compiled, integrator), rs in sorted(groups.items()):
         ran = [r for r in rs if r["status"] != "error"]
         drift = [r["nve_drift_mev_atom_ps"] for r in ran if r.get("nve_drift_mev_atom_ps") is not None]
         speed = [r["ms_per_step"] for r in ran if r["ms_per_step"]]
         rows.append([model, structure, f"{temp:g}", f"{sum(r['status'] == 'survived' for r in ran)}/{len(rs)}",
                      _fmt(sum(r["survived_ps"] for r in ran) / len(ran) if ran else None), f"{target:g}",
                      _fmt(sum(abs(d) for d in drift) / len(drift) if drift else None),
-                     _fmt(sum(speed) / len(speed) if speed else None) + (" (compiled)" if compiled and speed else "")])
+                     _fmt(sum(speed) / len(speed) if speed else None) + _speed_note(compiled, rs, speed)])
     criteria = sorted({r["criterion"] for r in dev.stability})
     return ["### MD stability", "",
             f"Langevin MD from the start frames; a run fails at {'; '.join(criteria)}. "
-            "NVE drift: |slope| of the total energy in a separate NVE run.", "",
+            "NVE drift: |slope| of the total energy in a separate NVE run. Batched rows ran all of a model's "
+            "trajectories as one batch (BAOAB Langevin); their ms/step is per trajectory.", "",
             _table(["model", "structures", "T (K)", "survived", "mean survival (ps)", "target (ps)",
                     "NVE drift (meV/atom/ps)", "ms/step"], rows), ""]
 

@@ -131,6 +131,8 @@ STABILITY_RECORD = {
     "last_frames": (_OPT_STR, False),  # file of the last frames before failure, relative to the result file
     "compiled": ((bool,), False),  # the model ran under torch.compile (absent in older records: eager)
     "compile_s": (_OPT_NUM, False),  # s of the untimed warm-up calls that compiled it
+    "integrator": ((str,), False),  # "ase-langevin" (absent in older records) or "baoab-batched"
+    "replicas": ((int,), False),  # trajectories in the batch ("baoab-batched")
 }
 STABILITY_STATUSES = ("survived", "failed", "error")
 

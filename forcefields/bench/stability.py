@@ -15,7 +15,12 @@ its last frames to ``stability-frames/`` next to the results.
 
 Runs are independent tasks: they go to ``workers`` processes, every finished
 one is written to ``stability.partial.json`` at once, and a run stopped early
-is resumed by the same command (finished tasks are skipped).
+is resumed by the same command (finished tasks are skipped). With ``batched``
+all tasks of a model run together as replicas of one batch (BAOAB Langevin,
+:mod:`forcefields.simulate.replicas`): one model call per step for all of
+them, far cheaper per trajectory for small molecules; workers then take one
+model each. The records name their integrator, and the two kinds are kept
+apart.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from .machine import machine_info, resolve_device
 from .resolve import expand_model_names
 from .store import ResultWriter, load_results, new_run_id, now_iso, record_key
 
-__all__ = ["Criterion", "StabilitySettings", "run_stability", "start_structures", "run_one"]
+__all__ = ["Criterion", "StabilitySettings", "run_stability", "start_structures", "run_one", "run_batch"]
+
+ASE_LANGEVIN = "ase-langevin"  # one ASE Langevin run per task (run_one)
+INTEGRATOR = "baoab-batched"  # forcefields.simulate.replicas (run_batch)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ class StabilitySettings:
     dtype : "float32" or "float64"
     compile : run each model under ``torch.compile``; the compilation happens in a warm-up
         before the run (recorded as ``compile_s``), so ``ms_per_step`` times the compiled steps
+    batched : run all tasks of a model as replicas of one batch (:mod:`forcefields.simulate.replicas`,
+        BAOAB Langevin, one model call per step for all of them) instead of one ASE run each;
+        ``ms_per_step`` is then the wall time per step of one trajectory (batch step / replicas)
     out : results root
     """
 
@@ -124,6 +135,7 @@ class StabilitySettings:
     workers: int = 1
     dtype: str = "float32"
     compile: bool = False
+    batched: bool = False
     out: str = "benchmarks/results"
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -208,7 +220,7 @@ def run_one(task: dict) -> dict:
     rec = dict(task["base"], model=public_path(task["model"]), structure=task["structure"], n_atoms=len(atoms),
                temperature_k=float(task["temperature_k"]), seed=int(task["seed"]), timestep_fs=s.timestep_fs,
                target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
-               ms_per_step=None, family="unknown", compiled=bool(s.compile))
+               ms_per_step=None, family="unknown", compiled=bool(s.compile), integrator=ASE_LANGEVIN)
     try:
         from forcefields.zoo import load
 
@@ -228,7 +240,7 @@ def run_one(task: dict) -> dict:
             if summary.last_frames:
                 frames_dir = Path(task["frames_dir"])
                 frames_dir.mkdir(parents=True, exist_ok=True)
-                fname = f"{rec['model']}__{task['structure'].replace(':', '-').replace('#', '-')}__{rec['temperature_k']:g}K__s{rec['seed']}.extxyz"
+                fname = _frames_name(rec["model"], task["structure"], rec["temperature_k"], rec["seed"])
                 shutil.copy(summary.last_frames, frames_dir / fname)
                 last = f"{frames_dir.name}/{fname}"
         rec.update(status="failed" if summary.blew_up else "survived", reason=summary.reason,
@@ -280,7 +292,78 @@ def _tasks(s: StabilitySettings, names: list[str], base: dict, frames_dir: Path)
 def _task_key(task: dict, s: StabilitySettings) -> tuple:
     return record_key("stability", dict(model=public_path(task["model"]), structure=task["structure"], temperature_k=task["temperature_k"],
                                         seed=task["seed"], target_ps=s.ps, timestep_fs=s.timestep_fs,
-                                        criterion=s.criterion().describe()))
+                                        criterion=s.criterion().describe(),
+                                        integrator=INTEGRATOR if s.batched else ASE_LANGEVIN))
+
+
+def _frames_name(model: str, structure: str, temperature_k: float, seed: int) -> str:
+    return f"{model}__{structure.replace(':', '-').replace('#', '-')}__{temperature_k:g}K__s{seed}.extxyz"
+
+
+def run_batch(job: dict) -> list[dict]:
+    """Every task of one model as replicas of one batch -> their records. Runs in a worker process.
+
+    Langevin (BAOAB) for all of them together, then NVE from the same starts for the drift.
+
+    Parameters
+    ----------
+    job : dict with ``model``, ``tasks`` (as :func:`run_one` takes them, same model), ``settings``
+    """
+    import torch
+    from ase.io import write
+
+    from forcefields.simulate.replicas import run_replicas
+
+    torch.set_num_threads(1)
+    s = StabilitySettings(**job["settings"])
+    crit = s.criterion()
+    tasks = job["tasks"]
+    recs = []
+    for t in tasks:
+        recs.append(dict(t["base"], model=public_path(t["model"]), structure=t["structure"], n_atoms=len(t["atoms"]),
+                         temperature_k=float(t["temperature_k"]), seed=int(t["seed"]), timestep_fs=s.timestep_fs,
+                         target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
+                         ms_per_step=None, family="unknown", compiled=bool(s.compile), integrator=INTEGRATOR,
+                         replicas=len(tasks)))
+    try:
+        from forcefields.zoo import load
+
+        model = load(job["model"], dtype=s.dtype)
+        starts = [t["atoms"] for t in tasks]
+        temps = [float(t["temperature_k"]) for t in tasks]
+        seeds = [int(t["seed"]) for t in tasks]
+        steps = int(round(s.ps * 1000 / s.timestep_fs))
+        results, timing = run_replicas(model, starts, temps, seeds, steps, timestep_fs=s.timestep_fs,
+                                       friction=s.friction, stop_when=[crit.check(start_bonds(a)) for a in starts],
+                                       compile=s.compile, progress=s.progress and s.workers == 1)
+        drifts = [None] * len(tasks)
+        if s.nve_ps > 0:
+            nve, _ = run_replicas(model, starts, temps, seeds, int(round(s.nve_ps * 1000 / s.timestep_fs)),
+                                  timestep_fs=s.timestep_fs, thermostat="nve", compile=s.compile,
+                                  stop_when=[crit.check(start_bonds(a)) for a in starts])
+            drifts = [(r.simulated_ps, 1e3 * r.energy_drift if np.isfinite(r.energy_drift) else None) for r in nve]
+        ms = timing.ms_per_replica_step
+        for t, rec, res, drift in zip(tasks, recs, results, drifts):
+            last = None
+            if res.blew_up and res.last_frames:
+                frames_dir = Path(t["frames_dir"])
+                frames_dir.mkdir(parents=True, exist_ok=True)
+                name = _frames_name(rec["model"], t["structure"], rec["temperature_k"], rec["seed"])
+                write(str(frames_dir / name), res.last_frames, format="extxyz")
+                last = f"{frames_dir.name}/{name}"
+            rec.update(family=str(getattr(model, "family", "unknown")),
+                       status="failed" if res.blew_up else "survived", reason=res.reason,
+                       survived_ps=res.simulated_ps if res.blew_up else s.ps, ms_per_step=ms,
+                       ns_per_day=86400e3 / ms * s.timestep_fs * 1e-6 if ms else None, last_frames=last)
+            if s.compile:
+                rec["compile_s"] = timing.first_calls_s
+            if drift is not None:
+                rec.update(nve_ps=drift[0], nve_drift_mev_atom_ps=drift[1])
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        for rec in recs:
+            rec.update(status="error", reason=reason)
+    return recs
 
 
 def run_stability(settings: StabilitySettings) -> dict:
@@ -315,7 +398,21 @@ def run_stability(settings: StabilitySettings) -> dict:
     every = _tasks(s, names, base, frames_dir)
     tasks = [t for t in every if _task_key(t, s) not in done]
     skipped = len(every) - len(tasks)
-    if s.workers == 1 or len(tasks) <= 1:
+    if s.batched:
+        jobs: dict[str, list[dict]] = {}
+        for t in tasks:
+            jobs.setdefault(t["model"], []).append(t)
+        payloads = [dict(model=name, tasks=group, settings=asdict(s)) for name, group in jobs.items()]
+        if s.workers == 1 or len(payloads) <= 1:
+            for job in payloads:
+                writer.add(run_batch(job))
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
+                for fut in as_completed([pool.submit(run_batch, job) for job in payloads]):
+                    writer.add(fut.result())
+    elif s.workers == 1 or len(tasks) <= 1:
         for t in tasks:
             writer.add([run_one(t)])
     else:

@@ -51,7 +51,7 @@ def record_key(kind: str, r: dict) -> tuple:
         return (r["source"], r["model"], r["dtype"], r["compile"], r["regime"], r["system"], r["n_atoms"], r["n_molecules"])
     if kind == "stability":
         return (r["model"], r["structure"], float(r["temperature_k"]), r["seed"], float(r["target_ps"]),
-                float(r["timestep_fs"]), r["criterion"])
+                float(r["timestep_fs"]), r["criterion"], r.get("integrator", "ase-langevin"))
     return (r["model"], r["dataset"], r["split"], r["dtype"])
 
 

@@ -107,7 +107,8 @@ def _stability(args: argparse.Namespace) -> int:
     s = StabilitySettings(models=args.models, temperatures=tuple(float(t) for t in args.temperatures.split(",") if t.strip()),
                           ps=args.ps, seeds=args.seeds, timestep_fs=args.timestep, friction=args.friction,
                           nve_ps=args.nve_ps, structures=args.structures, root=args.root, bond_stretch=args.bond_stretch,
-                          min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, compile=args.compile, out=args.out)
+                          min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, compile=args.compile,
+                          batched=args.batched, out=args.out)
     result = run_stability(s)
     for r in result["records"]:
         survived = "–" if r["survived_ps"] is None else f"{r['survived_ps']:.3g} ps"
@@ -189,6 +190,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     st.add_argument("--compile", action="store_true",
                     help="run each model under torch.compile (compiled once per run, before the timed steps)")
+    st.add_argument("--batched", action="store_true",
+                    help="run all of a model's trajectories as one batch (BAOAB Langevin, one model call per step)")
     st.add_argument("--out", default="benchmarks/results")
     st.set_defaults(func=_stability)
 

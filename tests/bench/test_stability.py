@@ -100,3 +100,24 @@ def test_a_general_potential_starts_from_the_specialists_molecules(tmp_path):
     bare = save_checkpoint(_tiny(1.0), tmp_path / "bare")
     with pytest.raises(ValueError, match="pass --structures"):
         start_structures(str(bare), settings)
+
+
+def test_batched_replicas_trip_on_the_broken_potential_only_and_are_kept_apart(setup, capsys):
+    """--batched: one batch per model (BAOAB); same verdicts as one run per task; the two kinds
+    of record are separate points, and the report says which rows were batched."""
+    argv, out, tame, broken = setup
+    argv = [a if a != "300" else "300,500" for a in argv]
+    assert main(argv + ["--batched"]) == 0
+    doc = json.loads(next(out.glob("*/stability.json")).read_text())
+    recs = doc["records"]
+    assert len(recs) == 4 and {r["integrator"] for r in recs} == {"baoab-batched"} and {r["replicas"] for r in recs} == {2}
+    by_model = {m: [r for r in recs if r["model"] == m] for m in (tame.name, broken.name)}
+    assert all(r["status"] == "survived" and r["survived_ps"] == 0.02 for r in by_model[tame.name])
+    assert all(r["status"] == "failed" and r["survived_ps"] < 0.02 for r in by_model[broken.name])
+    folder = next(out.glob("*/stability.json")).parent
+    assert all((folder / r["last_frames"]).is_file() for r in by_model[broken.name])
+    assert all(r["nve_drift_mev_atom_ps"] is not None for r in by_model[tame.name])
+    assert main(argv + ["--batched"]) == 0 and "0 run(s), 4 already done" in capsys.readouterr().out
+    assert main(argv) == 0 and "4 run(s), 0 already done" in capsys.readouterr().out  # ASE runs: other points
+    assert main(["bench", "report", "--results", str(out)]) == 0
+    assert "batched ×2" in (out / "REPORT.md").read_text()
