@@ -46,6 +46,7 @@ _EXPORTS = {
     # simulate
     "atoms_from_smiles": "forcefields.simulate.molecule",
     "run_md": "forcefields.simulate.md",
+    "run_replicas": "forcefields.simulate.replicas",
     "relax": "forcefields.simulate.relax",
 }
 

@@ -7,7 +7,8 @@
 >>> forcefields.relax(atoms, "egnn-m.qm9-xtb", fmax=0.01, out="aspirin.xyz")           # doctest: +SKIP
 
 Modules: ``molecule`` (structures from SMILES or files), ``md`` (ASE
-integrators with a summary), ``relax`` (ASE optimizers with a summary). The
+integrators with a summary), ``replicas`` (many trajectories in one batched
+model call per step), ``relax`` (ASE optimizers with a summary). The
 shell commands are ``forcefields md`` and ``forcefields relax``.
 """
 
@@ -20,6 +21,8 @@ _EXPORTS = {
     "load_structure": "molecule",
     "run_md": "md",
     "MDSummary": "md",
+    "run_replicas": "replicas",
+    "ReplicaResult": "replicas",
 }
 
 __all__ = sorted([*_EXPORTS, "relax", "RelaxSummary"])
