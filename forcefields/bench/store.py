@@ -25,7 +25,7 @@ from pathlib import Path
 from ..local_paths import scrub
 from .schema import SCHEMAS, SchemaError, validate
 
-__all__ = ["new_run_id", "now_iso", "result_paths", "ResultWriter", "load_results", "record_key"]
+__all__ = ["new_run_id", "now_iso", "result_paths", "ResultWriter", "load_results", "record_key", "merge_results"]
 
 
 def new_run_id() -> str:
@@ -175,3 +175,45 @@ class ResultWriter:
             for r in records:
                 w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
         os.replace(tmp, path)
+
+
+def merge_results(source: str | Path, out: str | Path) -> Path:
+    """Merge one complete result file into the results root ``out``, as if its runs had written there.
+
+    For results taken by separate processes or machines side by side (two commands must
+    not share one results folder while they run: they would share its partial file).
+    Records replace those of the same point, as a finished run's do; files the records
+    name (``last_frames`` of stability runs, relative to the result file) are copied along.
+
+    Parameters
+    ----------
+    source : a ``<stem>.json`` result file (speed-float32.json, accuracy.json, stability.json)
+    out : results root (e.g. ``benchmarks/results``); the device folder comes from the file
+
+    Returns
+    -------
+    Path of the merged result file.
+    """
+    import shutil
+
+    source = Path(source)
+    doc = load_results(source)
+    if not doc.get("complete"):
+        raise ValueError(f"{source} is a partial result file; finish (resume) its run before merging it.")
+    path = None
+    for run in doc["runs"]:
+        records = [r for r in doc["records"] if r.get("run_id") == run["run_id"]]
+        writer = ResultWriter(out, doc["kind"], doc["device_label"], source.stem, run)
+        for r in records:
+            name = r.get("last_frames")
+            if name:
+                target = writer.paths["json"].parent / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (source.parent / name).resolve() != target.resolve():
+                    shutil.copy(source.parent / name, target)
+        writer.records = list(records)
+        path = writer.commit()
+    if path is None:
+        raise ValueError(f"{source} holds no run to merge.")
+    return path
+

@@ -118,6 +118,14 @@ def _stability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from ..bench.store import merge_results
+
+    for f in args.files:
+        print(f"merged {f} into {merge_results(f, args.out)}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from ..bench.report import build_report
 
@@ -194,6 +202,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="run all of a model's trajectories as one batch (BAOAB Langevin, one model call per step)")
     st.add_argument("--out", default="benchmarks/results")
     st.set_defaults(func=_stability)
+
+    mg = sub.add_parser("merge", help="merge result files written elsewhere (another --out, another machine)")
+    mg.add_argument("files", nargs="+", help="complete result files, e.g. other/cpu-x/stability.json")
+    mg.add_argument("--out", default="benchmarks/results", help="results root to merge into (default benchmarks/results)")
+    mg.set_defaults(func=_merge)
 
     rp = sub.add_parser("report", help="markdown tables and plots from the stored results")
     rp.add_argument("--results", default="benchmarks/results", help="results root (default benchmarks/results)")

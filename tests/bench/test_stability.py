@@ -121,3 +121,26 @@ def test_batched_replicas_trip_on_the_broken_potential_only_and_are_kept_apart(s
     assert main(argv) == 0 and "4 run(s), 0 already done" in capsys.readouterr().out  # ASE runs: other points
     assert main(["bench", "report", "--results", str(out)]) == 0
     assert "batched ×2" in (out / "REPORT.md").read_text()
+
+
+def test_results_taken_side_by_side_merge_into_one_folder(setup, tmp_path, capsys):
+    """Two commands at once need two --out folders; `bench merge` brings them together, frames included."""
+    argv, out, tame, broken = setup
+    other = tmp_path / "other"
+    one = [str(tame) if a == f"{tame},{broken}" else a for a in argv]
+    two = [str(broken) if a == f"{tame},{broken}" else a for a in argv]
+    two[two.index("--out") + 1] = str(other)
+    assert main(one) == 0 and main(two) == 0
+    [source] = list(other.glob("*/stability.json"))
+    assert main(["bench", "merge", str(source), "--out", str(out)]) == 0
+    [merged] = list(out.glob("*/stability.json"))
+    doc = json.loads(merged.read_text())
+    assert {r["model"] for r in doc["records"]} == {tame.name, broken.name} and len(doc["runs"]) == 2
+    [bad] = [r for r in doc["records"] if r["model"] == broken.name]
+    assert (merged.parent / bad["last_frames"]).is_file()
+    assert main(["bench", "merge", str(source), "--out", str(out)]) == 0  # again: replaces, no duplicates
+    assert len(json.loads(merged.read_text())["records"]) == 2
+    partial = source.with_name("stability.partial.json")
+    partial.write_text(source.read_text().replace('"complete": true', '"complete": false', 1))
+    assert main(["bench", "merge", str(partial), "--out", str(out)]) != 0
+    assert "partial result file" in capsys.readouterr().err
