@@ -3,6 +3,9 @@
 # two lanes side by side), then shipped with benchmarks/zoo/ship.py. The older checkpoints
 # were trained before the tuned defaults (batch 8, lr 2e-3, plateau); each line pins its recipe.
 #   bash benchmarks/zoo/train_zoo.sh && python -m forcefields.zoo.index checkpoints/
+# Trained elsewhere: gemnet-{xs,s}.rmd17-aspirin (benchmarks/gemnet/train_aspirin.sh, the s run
+# from benchmarks/tuning/gemnet-aspirin.json), esen-l2-s.rmd17-aspirin (benchmarks/long_run/esen_aspirin.sh,
+# about two hours of one core), the *.qm9-xtb general potentials (README, "A corpus you regenerate").
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
