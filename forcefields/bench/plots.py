@@ -173,7 +173,11 @@ def plot_pareto(dev: DeviceResults, path: Path) -> Path | None:
 
 
 def plot_survival(dev: DeviceResults, path: Path) -> Path | None:
-    """Mean survival time (ps) against temperature (K), one line per model, one panel per family."""
+    """Mean survival time (ps) against temperature (K), one panel per family.
+
+    One line per model and target length (runs of 10 ps and of 100 ps are not averaged
+    together); with several targets in a panel the time axis is logarithmic.
+    """
     recs = [r for r in dev.stability if r["status"] in ("survived", "failed")]
     if not recs:
         return None
@@ -181,14 +185,23 @@ def plot_survival(dev: DeviceResults, path: Path) -> Path | None:
     families = sorted({r["family"] for r in recs})
     fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.6), squeeze=False)
     for ax, fam in zip(axes[0], families):
-        for model in sorted({r["model"] for r in recs if r["family"] == fam}):
-            temps = sorted({r["temperature_k"] for r in recs if r["model"] == model})
-            mean = [sum(r["survived_ps"] for r in recs if r["model"] == model and r["temperature_k"] == t)
-                    / sum(1 for r in recs if r["model"] == model and r["temperature_k"] == t) for t in temps]
-            ax.plot(temps, mean, marker="o", label=model)
-        target = max(r["target_ps"] for r in recs if r["family"] == fam)
-        ax.axhline(target, color="grey", lw=0.8, ls="--")
-        ax.set(title=fam, xlabel="temperature (K)", ylabel="mean survival time (ps)", ylim=(0, 1.05 * target))
+        mine = [r for r in recs if r["family"] == fam]
+        targets = sorted({r["target_ps"] for r in mine})
+        for model, target in sorted({(r["model"], r["target_ps"]) for r in mine}):
+            runs = [r for r in mine if r["model"] == model and r["target_ps"] == target]
+            temps = sorted({r["temperature_k"] for r in runs})
+            mean = [sum(r["survived_ps"] for r in runs if r["temperature_k"] == t)
+                    / sum(1 for r in runs if r["temperature_k"] == t) for t in temps]
+            label = model if len(targets) == 1 else f"{model}, {target:g} ps runs"
+            ax.plot(temps, mean, marker="o", label=label, ls="-" if target == max(targets) else ":")
+        for target in targets:
+            ax.axhline(target, color="grey", lw=0.8, ls="--")
+        ax.set(title=fam, xlabel="temperature (K)", ylabel="mean survival time (ps)")
+        if len(targets) > 1:
+            ax.set_yscale("log")
+            ax.set_ylim(min(0.05, min(r["survived_ps"] for r in mine) * 0.8), 1.3 * max(targets))
+        else:
+            ax.set_ylim(0, 1.05 * targets[0])
         ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
