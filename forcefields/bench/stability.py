@@ -201,6 +201,14 @@ def start_structures(name: str, s: StabilitySettings) -> list[tuple[str, Any]]:
     return out
 
 
+def _new_record(task: dict, s: StabilitySettings, **extra) -> dict:
+    """A task's record before its run: status "error" until the run says otherwise."""
+    return dict(task["base"], model=public_path(task["model"]), structure=task["structure"],
+                n_atoms=len(task["atoms"]), temperature_k=float(task["temperature_k"]), seed=int(task["seed"]),
+                timestep_fs=s.timestep_fs, target_ps=s.ps, criterion=s.criterion().describe(), status="error",
+                reason=None, survived_ps=None, ms_per_step=None, family="unknown", compiled=bool(s.compile), **extra)
+
+
 def run_one(task: dict) -> dict:
     """One task (model, structure, temperature, seed) -> its record. Runs in a worker process.
 
@@ -217,10 +225,7 @@ def run_one(task: dict) -> dict:
     s = StabilitySettings(**task["settings"])
     crit = s.criterion()
     atoms = task["atoms"].copy()
-    rec = dict(task["base"], model=public_path(task["model"]), structure=task["structure"], n_atoms=len(atoms),
-               temperature_k=float(task["temperature_k"]), seed=int(task["seed"]), timestep_fs=s.timestep_fs,
-               target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
-               ms_per_step=None, family="unknown", compiled=bool(s.compile), integrator=ASE_LANGEVIN)
+    rec = _new_record(task, s, integrator=ASE_LANGEVIN)
     try:
         from forcefields.zoo import load
 
@@ -320,11 +325,7 @@ def run_batch(job: dict) -> list[dict]:
     tasks = job["tasks"]
     recs = []
     for t in tasks:
-        recs.append(dict(t["base"], model=public_path(t["model"]), structure=t["structure"], n_atoms=len(t["atoms"]),
-                         temperature_k=float(t["temperature_k"]), seed=int(t["seed"]), timestep_fs=s.timestep_fs,
-                         target_ps=s.ps, criterion=crit.describe(), status="error", reason=None, survived_ps=None,
-                         ms_per_step=None, family="unknown", compiled=bool(s.compile), integrator=INTEGRATOR,
-                         replicas=len(tasks)))
+        recs.append(_new_record(t, s, integrator=INTEGRATOR, replicas=len(tasks)))
     try:
         from forcefields.zoo import load
 
