@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from ..nn import MLP
 from ..nn.irreps_ops import DegreeLinear, EquivariantRMSNorm, Gate, degrees_of
+from ..nn.edge_pairs import pair_edges
 from ..nn.irreps_rotation import EdgeRotation
 from ..nn.radial import BesselBasis, PolynomialEnvelope
 from ..nn.so2 import EdgeFrames, SO2Layout, SO2Linear
@@ -126,16 +127,18 @@ class InteractionBlock(nn.Module):
 
         ``frames`` carries the per-edge weight of the messages (the cutoff
         envelope divided by the average number of neighbours) into their
-        rotation back. ``pairs`` is :func:`edge_pair_index` of ``src, dst``
-        (computed here when not given; the model computes it once for all blocks).
+        rotation back. ``pairs`` is :func:`edge_pair_index` of the edges that
+        hold a frame (all of them, or the first half when ``frames`` is
+        paired); computed here when not given, the model computes it once for all blocks.
         """
         if pairs is None:
-            pairs = edge_pair_index(src, dst, x.shape[1])
+            num_framed = frames.matrix.shape[0]
+            pairs = edge_pair_index(src[:num_framed], dst[:num_framed], x.shape[1])
         edge_feat = F.silu(self.radial(edge_input))
         h = self.norm_message(x)
-        # Both endpoints' features in one gather: (E, K, 2C) = [h[src] | h[dst]] per row.
+        # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
         m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
-        m, gates = self.conv1(frames.to_edge(m), edge_feat)
+        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
         x = x.index_add(0, dst, frames.from_edge(m))  # from_edge applies the edge weight
@@ -195,6 +198,8 @@ class ESEN(ForceField):
         edge_channels = 3 * config.num_rbf  # [rbf, species(j), species(i)]
         self.degree_embedding = MLP([edge_channels, c, (lmax + 1) * c])
         self.register_buffer("degree_row", torch.tensor(degrees_of(lmax), dtype=torch.long), persistent=False)
+        parity = [(-1.0) ** l for l in degrees_of(lmax)]
+        self.register_buffer("degree_parity", torch.tensor(parity), persistent=False)
         self.blocks = nn.ModuleList(
             InteractionBlock(self.layout, c, edge_channels, config.ffn_factor * c, config.parity)
             for _ in range(config.num_layers)
@@ -212,27 +217,42 @@ class ESEN(ForceField):
         }
 
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
+        # A radius graph holds each bond in both directions: frames are built for the
+        # src < dst half and serve the reverse edges too (see forcefields.nn.edge_pairs).
+        paired = pair_edges(edge_index, species.shape[0])
+        if paired is not None:
+            forward, reverse = paired
+            edge_index = edge_index[:, torch.cat([forward, reverse])]
+            framed_vec = edge_vec.index_select(0, forward)
+        else:
+            framed_vec = edge_vec
         src, dst = edge_index[0], edge_index[1]
-        dist = torch.linalg.vector_norm(edge_vec, dim=-1)
+        dist = torch.linalg.vector_norm(framed_vec, dim=-1)
         envelope = self.envelope(dist)
-        edge_input = torch.cat(
-            [self.basis(dist) * envelope.unsqueeze(-1), self.edge_species(species[src]), self.edge_species(species[dst])],
-            dim=-1,
-        )
-        matrix = self.rotation.frame_matrix(edge_vec, self.layout.components)
+        radial = self.basis(dist) * envelope.unsqueeze(-1)
+        matrix = self.rotation.frame_matrix(framed_vec, self.layout.components)
         # Messages are weighted by the envelope and averaged over ~avg_num_neighbors neighbours.
         edge_weight = envelope / float(self.config.avg_num_neighbors)
-        frames = EdgeFrames.from_matrix(matrix, weight=edge_weight)
+        # Y_l(r̂_ij), as e3nn's "component" ones; Y_l(-r) = (-1)^l Y_l(r) for the reverse edges.
+        sh = self.rotation.harmonics(matrix, self.layout.components)
+        reverse_sign = None
+        if paired is not None:
+            reverse_sign = self.rotation.reverse_signs(self.layout.components, matrix)
+        frames = EdgeFrames.from_matrix(matrix, weight=edge_weight, reverse_sign=reverse_sign)
+        if paired is not None:
+            radial, edge_weight = radial.repeat(2, 1), edge_weight.repeat(2)
+            sh = torch.cat([sh, sh * self.degree_parity], dim=0)
+        edge_input = torch.cat([radial, self.edge_species(species[src]), self.edge_species(species[dst])], dim=-1)
         c, rows = self.config.hidden, (self.lmax + 1) ** 2
 
         # Edge-degree embedding: sum_j w_l(r_ij, z_i, z_j) Y_l(r̂_ij) in every degree,
         # added to the element embedding in the scalar row.
-        sh = self.rotation.harmonics(matrix, self.layout.components)  # Y_l(r̂_ij), as e3nn's "component" ones
         weights = self.degree_embedding(edge_input).view(-1, self.lmax + 1, c).index_select(1, self.degree_row)
         edge_terms = sh.unsqueeze(-1) * weights * edge_weight.view(-1, 1, 1)
         x = F.pad(self.embedding(species).unsqueeze(1), (0, 0, 0, rows - 1)).index_add(0, dst, edge_terms)
 
-        pairs = edge_pair_index(src, dst, rows)
+        num_framed = matrix.shape[0]
+        pairs = edge_pair_index(src[:num_framed], dst[:num_framed], rows)
         for block in self.blocks:
             x = block(x, frames, edge_input, src, dst, pairs)
         x = self.final_norm(x)

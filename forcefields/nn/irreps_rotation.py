@@ -208,6 +208,41 @@ class EdgeRotation(nn.Module):
         matrix = features @ table.flatten(0, 1)
         return matrix.view(edge_vec.shape[0], len(rows), -1)
 
+    def reverse_signs(self, rows: tuple[tuple[int, int], ...], like: torch.Tensor) -> torch.Tensor:
+        """Signs that turn an edge's frame matrix into a frame matrix of the reversed edge.
+
+        With ``F`` the half-turn about z (``F e_y = -e_y``), ``R F`` is a frame
+        of ``-u`` whenever ``R`` is one of ``u``, and ``D_l(F)`` is diagonal with
+        entries ``±1`` in e3nn's real basis, so the rows of
+        :meth:`frame_matrix` for ``-u`` are those for ``u`` times these signs.
+        (That frame differs from the one :meth:`frame_matrix` would build
+        from ``-u`` by a turn about the edge, which SO(2)-equivariant edge
+        operations do not see.)
+
+        Parameters
+        ----------
+        rows : the kept edge-frame components ``(l, m)``, as for :meth:`frame_matrix`
+        like : tensor whose dtype and device the result takes
+
+        Returns
+        -------
+        (len(rows),) tensor of ``±1``
+        """
+        rows = tuple((int(l), int(m)) for l, m in rows)
+        key = ("reverse", rows, like.dtype, like.device)
+        if key not in self._table_cache:
+            with _float64_on_cpu():
+                half_turn = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))
+                diagonals = []
+                for l in range(self.lmax + 1):
+                    d = _fixed_wigner(l, half_turn)
+                    if (d - torch.diag(torch.diagonal(d))).abs().max() > 1e-9:  # pragma: no cover - e3nn convention guard
+                        raise RuntimeError("the half-turn's Wigner matrix is not diagonal; update EdgeRotation.reverse_signs.")
+                    diagonals.append(torch.diagonal(d).round())
+                signs = torch.tensor([float(diagonals[l][l + m]) for l, m in rows])
+            self._table_cache[key] = signs.to(dtype=like.dtype, device=like.device)
+        return self._table_cache[key]
+
     def harmonics(self, matrix: torch.Tensor, rows: tuple[tuple[int, int], ...]) -> torch.Tensor:
         """Spherical harmonics of the edge directions read off the frame matrices.
 

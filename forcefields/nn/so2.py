@@ -208,10 +208,26 @@ class EdgeFrames:
         self._set(torch.cat(rows, dim=1).index_select(1, layout.degree_to_order), weight)
 
     @classmethod
-    def from_matrix(cls, matrix: torch.Tensor, weight: torch.Tensor | None = None) -> "EdgeFrames":
-        """Frames from ``matrix`` (E, K_t, (lmax+1)**2): rows are the order-major edge-frame components."""
+    def from_matrix(
+        cls, matrix: torch.Tensor, weight: torch.Tensor | None = None, reverse_sign: torch.Tensor | None = None
+    ) -> "EdgeFrames":
+        """Frames from ``matrix`` (E_f, K_t, (lmax+1)**2): rows are the order-major edge-frame components.
+
+        Parameters
+        ----------
+        matrix : (E_f, K_t, (lmax+1)**2), one frame per edge, or with
+            ``reverse_sign`` one per pair of edges
+        weight : (E_f,), optional, see the class docstring (equal for an edge
+            and its reverse)
+        reverse_sign : (K_t,) ``±1``, optional
+            :meth:`forcefields.nn.irreps_rotation.EdgeRotation.reverse_signs`.
+            Given, the edges are the E_f ``matrix`` edges followed by their
+            E_f reverses in the same order (see :func:`forcefields.nn.edge_pairs.pair_edges`),
+            and each rotation is one batched product over E_f pairs instead of 2 E_f edges.
+        """
         frames = cls.__new__(cls)
         frames._set(matrix, weight)
+        frames.reverse_sign = None if reverse_sign is None else reverse_sign.view(-1, 1)
         return frames
 
     def _set(self, matrix: torch.Tensor, weight: torch.Tensor | None) -> None:
@@ -219,11 +235,41 @@ class EdgeFrames:
         self.back = matrix.transpose(1, 2)
         if weight is not None:
             self.back = self.back * weight.view(-1, 1, 1)
+        self.reverse_sign = None
+
+    @property
+    def paired(self) -> bool:
+        """True when each frame serves an edge and its reverse."""
+        return self.reverse_sign is not None
 
     def to_edge(self, x: torch.Tensor) -> torch.Tensor:
-        """(E, (lmax+1)**2, C) global-frame features -> (E, K_t, C) order-major edge-frame ones."""
+        """(E_f, (lmax+1)**2, C) global-frame features -> (E_f, K_t, C) order-major ones, in the frames as stored."""
         return torch.bmm(self.matrix, x)
 
+    def endpoints_to_edge(self, ends: torch.Tensor) -> torch.Tensor:
+        """Both endpoints' features, rotated into the frame of every edge.
+
+        Parameters
+        ----------
+        ends : (E_f, (lmax+1)**2, 2C), ``[h[src] | h[dst]]`` of the frame edges
+
+        Returns
+        -------
+        (E, K_t, 2C) order-major ``[h[src] | h[dst]]`` in each edge's frame; E
+        is E_f, or 2 E_f when paired (the reverse of an edge sees the same two
+        rotated vectors, swapped, with the reversal signs).
+        """
+        rotated = torch.bmm(self.matrix, ends)
+        if self.reverse_sign is None:
+            return rotated
+        num_pairs, rows, width = rotated.shape
+        swapped = rotated.view(num_pairs, rows, 2, width // 2).flip(2).view(num_pairs, rows, width)
+        return torch.cat([rotated, swapped * self.reverse_sign], dim=0)
+
     def from_edge(self, y: torch.Tensor) -> torch.Tensor:
-        """(E, K_t, C) order-major edge-frame features -> (E, (lmax+1)**2, C) global frame, times ``weight``."""
-        return torch.bmm(self.back, y)
+        """(E, K_t, C) order-major edge-frame features of every edge -> (E, (lmax+1)**2, C) global frame, times ``weight``."""
+        if self.reverse_sign is None:
+            return torch.bmm(self.back, y)
+        forward, reverse = y.chunk(2, dim=0)
+        out = torch.bmm(self.back, torch.cat([forward, reverse * self.reverse_sign], dim=-1))
+        return torch.cat(out.chunk(2, dim=-1), dim=0)
