@@ -17,6 +17,13 @@ the parity-odd SO(2) weights of eSCN and is only SE(3)-equivariant.
 
 Every message is multiplied by the polynomial envelope, so energies and
 forces are smooth as atoms cross the cutoff.
+
+A neighbour list holds each bond in both directions; the edge frame is built
+once per bond and the reverse edge uses it followed by a half-turn (signs
+``±1`` per row, :meth:`forcefields.nn.irreps_rotation.EdgeRotation.reverse_signs`),
+so a bond's two messages cost one rotation matrix and one batched product each
+way. The result equals a frame per edge up to round-off: the two frames differ
+by a turn about the edge, which the SO(2) convolutions commute with.
 """
 
 from __future__ import annotations

@@ -188,6 +188,14 @@ class EdgeFrames:
         Per-edge factor applied on the way back (the cutoff envelope): folding
         it into the small rotation matrices saves a pass over the messages.
 
+    Notes
+    -----
+    Built with ``reverse_sign`` (:meth:`from_matrix`), one frame serves an edge
+    and its reverse: the edges are the framed ones followed by their reverses,
+    and every rotation is one product over the pairs. On a CPU a batched
+    product of (9, 9) matrices costs about the same per matrix for 16 or 32
+    channels, so this halves the rotations' cost in training.
+
     See Also
     --------
     from_matrix : the same from the assembled matrix, e.g. from
