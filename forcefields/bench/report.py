@@ -237,10 +237,12 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
         peers = _peer_models(recs)
         lines += [f"**{dev.label}**", ""]
         rows = []
+        compiled_any = any(r.get("median_s") is not None for r in ok([r for r in recs if r["compile"] and r["source"] != "peer"], regime="md"))
         for model in sorted({r["model"] for r in recs if r["source"] != "peer"}):
             mine = [r for r in recs if r["model"] == model and not r["compile"]]
             md = [r for r in ok(mine, regime="md")]
             md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
+            compiled = _compiled_md_cells(recs, model, md_r["system"] if md_r else "aspirin") if compiled_any else []
             batch = max(ok(mine, regime="batch"), key=lambda r: r["atoms_per_s"], default=None)
             large = max(ok(mine, regime="large"), key=lambda r: r["n_atoms"], default=None)
             ratio = "–"
@@ -250,7 +252,7 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             rows.append([model, _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
                          f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
-                        + ([ratio] if peers else []))
+                        + compiled + ([ratio] if peers else []))
         for p in peers:
             md = ok([r for r in recs if r["model"] == p and not r["compile"]], regime="md")
             md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
@@ -259,10 +261,12 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             x = peer_ratio(md_r, recs, peers[0], allow_peer=True) if md_r else None
             rows.append([f"{p} (peer)", _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
-                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–",
-                         "–" if x is None else f"{x:.2f}×"])
+                         f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
+                        + (["–", "–"] if compiled_any else []) + ["–" if x is None else f"{x:.2f}×"])
         if rows:
             header = ["model", "aspirin MD step (ms)", "best batched atoms/s", "µs/atom (largest droplet)"]
+            if compiled_any:
+                header += ["compiled MD step (ms)", "compile time (s)"]
             if peers:
                 header.append(f"MD speed vs {peers[0]}")
             lines += [_table(header, rows), ""]
@@ -276,6 +280,16 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
         for title, p in plots.get(dev.label, {}).items():
             lines += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
     return "\n".join(lines).rstrip()
+
+
+def _compiled_md_cells(recs: list[dict], model: str, system: str) -> list[str]:
+    """[steady ms, first-call s] of the model's compiled MD step on ``system``, or dashes."""
+    compiled = [r for r in ok([r for r in recs if r["model"] == model and r["compile"]], regime="md")
+                if r["system"] == system and r.get("median_s") is not None]
+    if not compiled:
+        return ["–", "–"]
+    r = compiled[-1]
+    return [_fmt(1e3 * r["median_s"]), _fmt(r.get("first_call_s"))]
 
 
 def _check_markers(readme: Path) -> str:

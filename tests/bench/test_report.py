@@ -84,3 +84,23 @@ def test_update_readme_between_markers(stored, tmp_path):
 def test_report_without_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="bench speed"):
         build_report(tmp_path / "nothing")
+
+
+def test_readme_table_shows_the_compiled_md_step_and_its_compile_time(stored, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{START}\n{END}\n")
+    build_report(stored, readme=readme)
+    assert "compiled MD step" not in readme.read_text()  # no compiled timing stored: no column
+
+    run = _run("r2")
+    w = ResultWriter(stored, "speed", "cpu-test", "speed-float32", run)
+    w.add([_record("r2", "mpnn-s", 0.004, compile=True, compile_status="ok", family="mpnn", system="aspirin",
+                   n_atoms=21, first_call_s=42.0)])
+    w.commit()
+    build_report(stored, readme=readme)
+    text = readme.read_text()
+    assert "| compiled MD step (ms) | compile time (s) |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mpnn-s |"))
+    assert "| 4 | 42 |" in row
+    egnn = next(line for line in text.splitlines() if line.startswith("| egnn-s |"))
+    assert "| – | – |" in egnn  # its compile failed: no figure
