@@ -18,8 +18,8 @@ the parity-odd SO(2) weights of eSCN and is only SE(3)-equivariant.
 Every message is multiplied by the polynomial envelope, so energies and
 forces are smooth as atoms cross the cutoff.
 
-A neighbour list holds each bond in both directions; the edge frame is built
-once per bond and the reverse edge uses it followed by a half-turn (signs
+A neighbour list holds each bond in both directions; in training the edge
+frame is built once per bond and the reverse edge uses it followed by a half-turn (signs
 ``±1`` per row, :meth:`forcefields.nn.irreps_rotation.EdgeRotation.reverse_signs`),
 so a bond's two messages cost one rotation matrix and one batched product each
 way. The result equals a frame per edge up to round-off: the two frames differ
@@ -224,9 +224,12 @@ class ESEN(ForceField):
         }
 
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
-        # A radius graph holds each bond in both directions: frames are built for the
-        # src < dst half and serve the reverse edges too (see forcefields.nn.edge_pairs).
-        paired = pair_edges(edge_index, species.shape[0])
+        # A radius graph holds each bond in both directions: in training, frames are built
+        # for the src < dst half and serve the reverse edges too (forcefields.nn.edge_pairs).
+        # There the rotations' double backward dominates and this saves 5-15 % per step;
+        # for energies and forces alone the re-indexing costs what it saves
+        # (benchmarks/esen_speed/README.md, round 4), so inference keeps a frame per edge.
+        paired = pair_edges(edge_index, species.shape[0]) if self.training else None
         if paired is not None:
             forward, reverse = paired
             edge_index = edge_index[:, torch.cat([forward, reverse])]

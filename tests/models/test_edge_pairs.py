@@ -79,10 +79,20 @@ def test_paired_and_unpaired_edges_give_the_same_energy_forces_and_gradients(nam
     original = esen_module.pair_edges
     monkeypatch.setattr(esen_module, "pair_edges", lambda *a: calls.append(original(*a)) or calls[-1])
     e_paired, f_paired, g_paired = run()
-    assert calls and calls[-1] is not None  # the radius graph did pair
+    assert calls and calls[-1] is not None  # the radius graph did pair (in training mode)
     monkeypatch.setattr(esen_module, "pair_edges", lambda *a: None)
     e_single, f_single, g_single = run()
     torch.testing.assert_close(e_paired, e_single, rtol=0, atol=1e-11)
     torch.testing.assert_close(f_paired, f_single, rtol=0, atol=1e-11)
     for a, b in zip(g_paired, g_single):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_inference_keeps_one_frame_per_edge(monkeypatch):
+    """Pairing only pays off under the double backward of training (measured); eval does not pair."""
+    model = create_model("esen-l2-xs").double().eval()
+    mols = make_molecules(num_molecules=2, atoms=(5, 8), seed=2, dtype=torch.float64)
+    calls = []
+    monkeypatch.setattr(esen_module, "pair_edges", lambda *a: calls.append(a))
+    model(mols, compute_forces=True)
+    assert not calls
