@@ -113,6 +113,7 @@ class StabilitySettings:
     bond_stretch, min_distance : Å, the failure criterion (see :class:`Criterion`)
     workers : processes running tasks in parallel
     dtype : "float32" or "float64"
+    device : "cpu" or "cuda[:N]" (the results go under that device's label)
     compile : run each model under ``torch.compile``; the compilation happens in a warm-up
         before the run (recorded as ``compile_s``), so ``ms_per_step`` times the compiled steps
     batched : run all tasks of a model as replicas of one batch (:mod:`forcefields.simulate.replicas`,
@@ -134,6 +135,7 @@ class StabilitySettings:
     min_distance: float = 0.6
     workers: int = 1
     dtype: str = "float32"
+    device: str = "cpu"
     compile: bool = False
     batched: bool = False
     out: str = "benchmarks/results"
@@ -229,9 +231,9 @@ def run_one(task: dict) -> dict:
     try:
         from forcefields.zoo import load
 
-        model = load(task["model"], dtype=s.dtype)
+        model = load(task["model"], dtype=s.dtype, device=s.device)
         rec["family"] = str(getattr(model, "family", "unknown"))
-        calc = as_calculator(model, compile=s.compile)
+        calc = as_calculator(model, compile=s.compile, device=s.device)
         if s.compile:
             rec["compile_s"] = warm_up(calc, atoms)
         stop = crit.check(start_bonds(atoms))
@@ -329,18 +331,18 @@ def run_batch(job: dict) -> list[dict]:
     try:
         from forcefields.zoo import load
 
-        model = load(job["model"], dtype=s.dtype)
+        model = load(job["model"], dtype=s.dtype, device=s.device)
         starts = [t["atoms"] for t in tasks]
         temps = [float(t["temperature_k"]) for t in tasks]
         seeds = [int(t["seed"]) for t in tasks]
         steps = int(round(s.ps * 1000 / s.timestep_fs))
         results, timing = run_replicas(model, starts, temps, seeds, steps, timestep_fs=s.timestep_fs,
                                        friction=s.friction, stop_when=[crit.check(start_bonds(a)) for a in starts],
-                                       compile=s.compile, progress=s.progress and s.workers == 1)
+                                       compile=s.compile, device=s.device, progress=s.progress and s.workers == 1)
         drifts = [None] * len(tasks)
         if s.nve_ps > 0:
             nve, _ = run_replicas(model, starts, temps, seeds, int(round(s.nve_ps * 1000 / s.timestep_fs)),
-                                  timestep_fs=s.timestep_fs, thermostat="nve", compile=s.compile,
+                                  timestep_fs=s.timestep_fs, thermostat="nve", compile=s.compile, device=s.device,
                                   stop_when=[crit.check(start_bonds(a)) for a in starts])
             drifts = [(r.simulated_ps, 1e3 * r.energy_drift if np.isfinite(r.energy_drift) else None) for r in nve]
         ms = timing.ms_per_replica_step
@@ -377,7 +379,7 @@ def run_stability(settings: StabilitySettings) -> dict:
     """
     s = settings
     s.check()
-    device = resolve_device("cpu")
+    device = resolve_device(s.device)
     names = expand_model_names(s.models)
     machine = machine_info(device)
     run_id = new_run_id()

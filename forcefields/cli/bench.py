@@ -107,7 +107,8 @@ def _stability(args: argparse.Namespace) -> int:
     s = StabilitySettings(models=args.models, temperatures=tuple(float(t) for t in args.temperatures.split(",") if t.strip()),
                           ps=args.ps, seeds=args.seeds, timestep_fs=args.timestep, friction=args.friction,
                           nve_ps=args.nve_ps, structures=args.structures, root=args.root, bond_stretch=args.bond_stretch,
-                          min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, compile=args.compile,
+                          min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, device=args.device,
+                          compile=args.compile,
                           batched=args.batched, out=args.out)
     result = run_stability(s)
     for r in result["records"]:
@@ -196,6 +197,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st.add_argument("--min-distance", type=float, default=0.6, help="failure: two atoms closer than this, Å (default 0.6)")
     st.add_argument("--workers", type=int, default=1, help="processes running in parallel (default 1)")
     st.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    st.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; results go under the device's label")
     st.add_argument("--compile", action="store_true",
                     help="run each model under torch.compile (compiled once per run, before the timed steps)")
     st.add_argument("--batched", action="store_true",

@@ -144,3 +144,19 @@ def test_results_taken_side_by_side_merge_into_one_folder(setup, tmp_path, capsy
     partial.write_text(source.read_text().replace('"complete": true', '"complete": false', 1))
     assert main(["bench", "merge", str(partial), "--out", str(out)]) != 0
     assert "partial result file" in capsys.readouterr().err
+
+
+def test_the_device_is_recorded_and_a_missing_gpu_is_one_clear_sentence(setup, capsys):
+    import torch
+
+    argv, out, tame, broken = setup
+    argv = [str(tame) if a == f"{tame},{broken}" else a for a in argv]
+    assert main(argv + ["--device", "cpu"]) == 0
+    doc = json.loads(next(out.glob("*/stability.json")).read_text())
+    assert doc["runs"][0]["settings"]["device"] == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the missing-GPU message cannot be shown")
+    capsys.readouterr()
+    assert main(argv + ["--device", "cuda"]) != 0
+    err = capsys.readouterr().err
+    assert "CUDA was asked for but torch sees no GPU" in err and "--device cpu" in err
