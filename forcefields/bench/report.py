@@ -277,9 +277,35 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             arows += [[f"{p['model']} (published)", p["dataset"], "–", _fmt(p["force_mae_mev_a"])]
                       for p in PUBLISHED if p["dataset"] in datasets]
             lines += [_table(["model", "dataset", "energy MAE (meV)", "force MAE (meV/Å)"], arows), ""]
+        lines += _stability_summary(dev)
         for title, p in plots.get(dev.label, {}).items():
             lines += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
     return "\n".join(lines).rstrip()
+
+
+def _stability_summary(dev: DeviceResults) -> list[str]:
+    """README table: per model and (temperature, target time), runs surviving over all its start frames.
+
+    A cell reads ``survived/runs``, with the earliest failure time when a run failed.
+    """
+    runs = [r for r in dev.stability if r["status"] != "error"]
+    if not runs:
+        return []
+    columns = sorted({(r["target_ps"], r["temperature_k"]) for r in runs})
+    rows = []
+    for model in sorted({r["model"] for r in runs}):
+        row = [model]
+        for target, temp in columns:
+            cell = [r for r in runs if r["model"] == model and r["target_ps"] == target and r["temperature_k"] == temp]
+            if not cell:
+                row.append("–")
+                continue
+            failed = [r["survived_ps"] for r in cell if r["status"] == "failed"]
+            text = f"{len(cell) - len(failed)}/{len(cell)}"
+            row.append(text + (f" (fails at {_fmt(min(failed))} ps)" if failed else ""))
+        rows.append(row)
+    header = ["MD stability: runs surviving"] + [f"{temp:g} K, {target:g} ps" for target, temp in columns]
+    return [_table(header, rows), ""]
 
 
 def _compiled_md_cells(recs: list[dict], model: str, system: str) -> list[str]:

@@ -50,6 +50,13 @@ def test_stability_trips_on_the_broken_potential_only_and_resumes(setup, capsys)
     report = (out / "REPORT.md").read_text()
     assert "### MD stability" in report and "| 0/1 |" in report and "| 1/1 |" in report
     assert (folder / "stability.png").is_file()
+    # the README summary: one row per model, a column per temperature and target time
+    readme = out / "README.md"
+    readme.write_text("<!-- bench:start -->\n<!-- bench:end -->\n")
+    assert main(["bench", "report", "--results", str(out), "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| MD stability: runs surviving | 300 K, 0.02 ps |" in text
+    assert f"| {tame.name} | 1/1 |" in text and f"| {broken.name} | 0/1 (fails at " in text
 
 
 def test_the_criterion_is_configurable_and_a_bad_one_is_refused(setup, capsys):
