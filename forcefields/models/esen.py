@@ -226,7 +226,7 @@ class ESEN(ForceField):
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
         # A radius graph holds each bond in both directions: in training, frames are built
         # for the src < dst half and serve the reverse edges too (forcefields.nn.edge_pairs).
-        # There the rotations' double backward dominates and this saves 5-15 % per step;
+        # There the rotations' double backward dominates and this saves 2-9 % per step;
         # for energies and forces alone the re-indexing costs what it saves
         # (benchmarks/esen_speed/README.md, round 4), so inference keeps a frame per edge.
         paired = pair_edges(edge_index, species.shape[0]) if self.training else None
@@ -245,11 +245,11 @@ class ESEN(ForceField):
         edge_weight = envelope / float(self.config.avg_num_neighbors)
         # Y_l(r̂_ij), as e3nn's "component" ones; Y_l(-r) = (-1)^l Y_l(r) for the reverse edges.
         sh = self.rotation.harmonics(matrix, self.layout.components)
-        reverse_sign = None
-        if paired is not None:
+        if paired is None:
+            frames = EdgeFrames.from_matrix(matrix, weight=edge_weight)
+        else:
             reverse_sign = self.rotation.reverse_signs(self.layout.components, matrix)
-        frames = EdgeFrames.from_matrix(matrix, weight=edge_weight, reverse_sign=reverse_sign)
-        if paired is not None:
+            frames = EdgeFrames.from_matrix(matrix, weight=edge_weight, reverse_sign=reverse_sign)
             radial, edge_weight = radial.repeat(2, 1), edge_weight.repeat(2)
             sh = torch.cat([sh, sh * self.degree_parity], dim=0)
         edge_input = torch.cat([radial, self.edge_species(species[src]), self.edge_species(species[dst])], dim=-1)

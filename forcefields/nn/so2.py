@@ -246,11 +246,6 @@ class EdgeFrames:
             self.back = self.back * weight.view(-1, 1, 1)
         self.reverse_sign = None
 
-    @property
-    def paired(self) -> bool:
-        """True when each frame serves an edge and its reverse."""
-        return self.reverse_sign is not None
-
     def to_edge(self, x: torch.Tensor) -> torch.Tensor:
         """(E_f, (lmax+1)**2, C) global-frame features -> (E_f, K_t, C) order-major ones, in the frames as stored."""
         return torch.bmm(self.matrix, x)
