@@ -15,7 +15,8 @@ its last frames to ``stability-frames/`` next to the results.
 
 Runs are independent tasks: they go to ``workers`` processes, every finished
 one is written to ``stability.partial.json`` at once, and a run stopped early
-is resumed by the same command (finished tasks are skipped). With ``batched``
+is resumed by the same command (finished tasks are skipped; batched runs also
+continue part-way from a checkpoint of their state, written every few minutes). With ``batched``
 all tasks of a model run together as replicas of one batch (BAOAB Langevin,
 :mod:`forcefields.simulate.replicas`): one model call per step for all of
 them, far cheaper per trajectory for small molecules; workers then take one
@@ -120,6 +121,9 @@ class StabilitySettings:
         BAOAB Langevin, one model call per step for all of them) instead of one ASE run each;
         ``ms_per_step`` is then the wall time per step of one trajectory (batch step / replicas)
     out : results root
+    checkpoint_every_s : s of wall time between checkpoints of a batched run's state (in
+        ``stability-checkpoints/`` next to the results, deleted when its records are written);
+        the same command continues a stopped batched run from its last checkpoint
     """
 
     models: str = "all-pretrained"
@@ -140,6 +144,7 @@ class StabilitySettings:
     batched: bool = False
     out: str = "benchmarks/results"
     progress: bool = True
+    checkpoint_every_s: float = 300.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def criterion(self) -> Criterion:
@@ -307,6 +312,22 @@ def _frames_name(model: str, structure: str, temperature_k: float, seed: int) ->
     return f"{model}__{structure.replace(':', '-').replace('#', '-')}__{temperature_k:g}K__s{seed}.extxyz"
 
 
+def _checkpoints(job: dict) -> dict[str, Path]:
+    """The replica checkpoint files of a batched job, Langevin and NVE, under ``stability-checkpoints/``.
+
+    Named by the model and a hash of the job's tasks, so another set of tasks of the same
+    model never picks them up.
+    """
+    import hashlib
+
+    s = StabilitySettings(**job["settings"])
+    keys = sorted(repr(_task_key(t, s)) for t in job["tasks"])
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
+    folder = Path(job["tasks"][0]["frames_dir"]).parent / "stability-checkpoints"
+    stem = f"{Path(str(job['model'])).name}__{digest}"
+    return {phase: folder / f"{stem}-{phase}.npz" for phase in ("langevin", "nve")}
+
+
 def run_batch(job: dict) -> list[dict]:
     """Every task of one model as replicas of one batch -> their records. Runs in a worker process.
 
@@ -315,6 +336,10 @@ def run_batch(job: dict) -> list[dict]:
     Parameters
     ----------
     job : dict with ``model``, ``tasks`` (as :func:`run_one` takes them, same model), ``settings``
+
+    Both phases checkpoint every ``settings["checkpoint_every_s"]`` seconds (:func:`_checkpoints`);
+    the same command continues a stopped job from there, and the caller deletes the files
+    once the records are written.
     """
     import torch
     from ase.io import write
@@ -325,6 +350,7 @@ def run_batch(job: dict) -> list[dict]:
     s = StabilitySettings(**job["settings"])
     crit = s.criterion()
     tasks = job["tasks"]
+    checkpoints = _checkpoints(job)
     recs = []
     for t in tasks:
         recs.append(_new_record(t, s, integrator=INTEGRATOR, replicas=len(tasks)))
@@ -338,12 +364,14 @@ def run_batch(job: dict) -> list[dict]:
         steps = int(round(s.ps * 1000 / s.timestep_fs))
         results, timing = run_replicas(model, starts, temps, seeds, steps, timestep_fs=s.timestep_fs,
                                        friction=s.friction, stop_when=[crit.check(start_bonds(a)) for a in starts],
-                                       compile=s.compile, device=s.device, progress=s.progress and s.workers == 1)
+                                       compile=s.compile, device=s.device, progress=s.progress and s.workers == 1,
+                                       checkpoint=checkpoints["langevin"], checkpoint_every_s=s.checkpoint_every_s)
         drifts = [None] * len(tasks)
         if s.nve_ps > 0:
             nve, _ = run_replicas(model, starts, temps, seeds, int(round(s.nve_ps * 1000 / s.timestep_fs)),
                                   timestep_fs=s.timestep_fs, thermostat="nve", compile=s.compile, device=s.device,
-                                  stop_when=[crit.check(start_bonds(a)) for a in starts])
+                                  stop_when=[crit.check(start_bonds(a)) for a in starts],
+                                  checkpoint=checkpoints["nve"], checkpoint_every_s=s.checkpoint_every_s)
             drifts = [(r.simulated_ps, 1e3 * r.energy_drift if np.isfinite(r.energy_drift) else None) for r in nve]
         ms = timing.ms_per_replica_step
         for t, rec, res, drift in zip(tasks, recs, results, drifts):
@@ -383,7 +411,7 @@ def run_stability(settings: StabilitySettings) -> dict:
     names = expand_model_names(s.models)
     machine = machine_info(device)
     run_id = new_run_id()
-    settings_dict = {k: v for k, v in asdict(s).items() if k not in ("progress", "extra")}
+    settings_dict = {k: v for k, v in asdict(s).items() if k not in ("progress", "extra", "checkpoint_every_s")}
     settings_dict.update(models=names, temperatures=list(s.temperatures), criterion=s.criterion().describe())
     run = {"run_id": run_id, "created": now_iso(), "complete": False, "machine": machine, "settings": settings_dict}
     writer = ResultWriter(s.out, "stability", machine["device_label"], "stability", run)
@@ -406,15 +434,22 @@ def run_stability(settings: StabilitySettings) -> dict:
         for t in tasks:
             jobs.setdefault(t["model"], []).append(t)
         payloads = [dict(model=name, tasks=group, settings=asdict(s)) for name, group in jobs.items()]
+        def finished(job: dict, records: list[dict]) -> None:
+            writer.add(records)
+            if all(r["status"] != "error" for r in records):  # the records are safe: the checkpoints go
+                for path in _checkpoints(job).values():
+                    path.unlink(missing_ok=True)
+
         if s.workers == 1 or len(payloads) <= 1:
             for job in payloads:
-                writer.add(run_batch(job))
+                finished(job, run_batch(job))
         else:
             import multiprocessing as mp
 
             with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
-                for fut in as_completed([pool.submit(run_batch, job) for job in payloads]):
-                    writer.add(fut.result())
+                futures = {pool.submit(run_batch, job): job for job in payloads}
+                for fut in as_completed(futures):
+                    finished(futures[fut], fut.result())
     elif s.workers == 1 or len(tasks) <= 1:
         for t in tasks:
             writer.add([run_one(t)])

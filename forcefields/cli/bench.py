@@ -109,7 +109,7 @@ def _stability(args: argparse.Namespace) -> int:
                           nve_ps=args.nve_ps, structures=args.structures, root=args.root, bond_stretch=args.bond_stretch,
                           min_distance=args.min_distance, workers=args.workers, dtype=args.dtype, device=args.device,
                           compile=args.compile,
-                          batched=args.batched, out=args.out)
+                          batched=args.batched, out=args.out, checkpoint_every_s=args.checkpoint_every)
     result = run_stability(s)
     for r in result["records"]:
         survived = "–" if r["survived_ps"] is None else f"{r['survived_ps']:.3g} ps"
@@ -202,6 +202,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="run each model under torch.compile (compiled once per run, before the timed steps)")
     st.add_argument("--batched", action="store_true",
                     help="run all of a model's trajectories as one batch (BAOAB Langevin, one model call per step)")
+    st.add_argument("--checkpoint-every", type=float, default=300.0, metavar="S",
+                    help="with --batched: seconds between checkpoints of the run's state; the same command "
+                         "continues a stopped run from the last one (default 300)")
     st.add_argument("--out", default="benchmarks/results")
     st.set_defaults(func=_stability)
 

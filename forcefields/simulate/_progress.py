@@ -8,11 +8,11 @@ __all__ = ["StepProgress"]
 class StepProgress:
     """A rich progress bar on stderr (or nothing), advanced one step at a time."""
 
-    def __init__(self, enabled: bool, total: int, description: str):
+    def __init__(self, enabled: bool, total: int, description: str, start: int = 0):
         self.enabled, self.total, self.description = enabled, total, description
         self._progress = None
         self._task = None
-        self._n = 0
+        self._n = self._start = int(start)  # a resumed run starts part-way
 
     def __enter__(self) -> "StepProgress":
         if self.enabled:
@@ -26,7 +26,7 @@ class StepProgress:
                 console=make_console(stderr=True), transient=False,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total, status="")
+            self._task = self._progress.add_task(self.description, total=self.total, completed=self._start, status="")
         return self
 
     def advance(self, temperature: float | None = None, status: str | None = None) -> None:

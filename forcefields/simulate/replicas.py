@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from .md import LAST_FRAMES, _blowup_reason, _thermalize, energy_drift
+from .replica_checkpoint import restore_state, run_fingerprint, save_state
 
 __all__ = ["run_replicas", "ReplicaResult", "BatchTiming", "INTEGRATOR"]
 
@@ -142,6 +144,8 @@ def run_replicas(
     compile: bool = False,
     device: str = "cpu",
     progress: bool = False,
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
 ) -> tuple[list[ReplicaResult], BatchTiming]:
     """Advance every replica ``steps`` steps (or to its failure) with one model call per step.
 
@@ -160,6 +164,11 @@ def run_replicas(
     compile : run the model under ``torch.compile`` (first calls compile)
     device : "cpu" or "cuda"
     progress : show a progress bar (replicas still running, mean temperature)
+    checkpoint : an ``.npz`` file for the run's state, optional. When it exists the run
+        continues from it (the same trajectories as an uninterrupted run); it is rewritten every
+        ``checkpoint_every_s`` seconds and at the end (:mod:`forcefields.simulate.replica_checkpoint`).
+        The caller deletes it once the results are safe.
+    checkpoint_every_s : float, s of wall time between checkpoints
 
     Returns
     -------
@@ -198,11 +207,17 @@ def run_replicas(
         model.element_index(torch.as_tensor(atoms.numbers, dtype=torch.long))  # refuses unknown elements
     criteria = list(stop_when) if stop_when is not None else [None] * r
     reps = [_Replica(a, t, s, c, LAST_FRAMES) for a, t, s, c in zip(structures, temperatures_K, seeds, criteria)]
+    fingerprint = run_fingerprint(structures, temperatures_K, seeds, steps, timestep_fs, friction, thermostat)
+    restored = restore_state(checkpoint, fingerprint, reps) if checkpoint is not None else None
+    start_step, before = (0, {}) if restored is None else restored
+    for rep in reps:
+        if rep.result.blew_up:  # failed before the checkpoint: its frames are in the file
+            rep.result.last_frames = _last_frames(rep, timestep_fs)
 
     dt = timestep_fs * units.fs
     c1 = float(np.exp(-friction / units.fs * dt)) if thermostat == "langevin" else 1.0
     c2 = float(np.sqrt(1.0 - c1 * c1))
-    active = list(reps)
+    active = [rep for rep in reps if not rep.result.blew_up]
     t_first = time.perf_counter()
     if compile:
         # A slightly moved copy usually has other edge counts: torch.compile recompiles once with
@@ -211,17 +226,24 @@ def run_replicas(
         for k, rep in enumerate(moved):
             rep.pos = rep.pos + np.random.default_rng(k).normal(scale=0.05, size=rep.pos.shape)
         _energies_forces(model, fn, moved, dtype, dev)
-    energies, forces = _energies_forces(model, fn, active, dtype, dev)  # refuses bad input before step 0
-    first_calls = time.perf_counter() - t_first
-    for k, rep in enumerate(active):
-        rep.energy, rep.forces = float(energies[k]), forces[k]
-    active = [rep for rep in active if not _observe(rep, 0, timestep_fs)]
+    if active:
+        energies, forces = _energies_forces(model, fn, active, dtype, dev)  # refuses bad input before step 0
+    first_calls = time.perf_counter() - t_first + before.get("first_calls_s", 0.0)
+    if restored is None:
+        for k, rep in enumerate(active):
+            rep.energy, rep.forces = float(energies[k]), forces[k]
+        active = [rep for rep in active if not _observe(rep, 0, timestep_fs)]
 
-    bar = StepProgress(progress, steps, f"{r} replicas, {thermostat}")
-    t0 = time.perf_counter()
-    replica_steps = batch_steps = 0
+    bar = StepProgress(progress, steps, f"{r} replicas, {thermostat}", start=start_step)
+    t0 = last_save = time.perf_counter()
+    replica_steps, batch_steps = int(before.get("replica_steps", 0)), start_step
+
+    def counters() -> dict:
+        return {"wall_time_s": before.get("wall_time_s", 0.0) + time.perf_counter() - t0,
+                "replica_steps": replica_steps, "first_calls_s": first_calls}
+
     with bar:
-        for step in range(1, steps + 1):
+        for step in range(start_step + 1, steps + 1):
             if not active:
                 break
             for rep in active:  # B, A, O, A
@@ -249,7 +271,12 @@ def run_replicas(
             active = still
             if active:
                 bar.advance(float(np.mean([rep.temperatures[-1] for rep in active])))
-    wall = time.perf_counter() - t0
+            if checkpoint is not None and time.perf_counter() - last_save > checkpoint_every_s:
+                save_state(checkpoint, fingerprint, step, counters(), reps)
+                last_save = time.perf_counter()
+    wall = counters()["wall_time_s"]
+    if checkpoint is not None:
+        save_state(checkpoint, fingerprint, steps, counters(), reps)
     for rep in reps:
         res = rep.result
         temps = np.asarray(rep.temperatures[1:] or rep.temperatures or [np.nan])
@@ -281,16 +308,23 @@ def _observe(rep: _Replica, step: int, timestep_fs: float) -> bool:
 
 
 def _fail(rep: _Replica, step: int, timestep_fs: float, problem: str) -> None:
-    from ase import Atoms
-    from ase.calculators.singlepoint import SinglePointCalculator
-
     res = rep.result
     res.blew_up = True
     res.steps = max(step - 1, 0)  # the last good step
     res.reason = f"at step {step} ({step * timestep_fs:g} fs) {problem}"
+    res.last_frames = _last_frames(rep, timestep_fs)
+
+
+def _last_frames(rep: _Replica, timestep_fs: float) -> list:
+    """The frames kept before a failure as ase.Atoms, with energies and forces where finite."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
     for k, pos, momenta, energy, forces in rep.last:
         atoms = Atoms(numbers=rep.atoms.numbers, positions=pos, momenta=momenta)
         if np.isfinite(energy) and np.all(np.isfinite(forces)):
             atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
         atoms.info.update(step=int(k), time_fs=k * timestep_fs)
-        res.last_frames.append(atoms)
+        frames.append(atoms)
+    return frames

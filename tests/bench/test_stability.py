@@ -167,3 +167,45 @@ def test_the_device_is_recorded_and_a_missing_gpu_is_one_clear_sentence(setup, c
     assert main(argv + ["--device", "cuda"]) != 0
     err = capsys.readouterr().err
     assert "CUDA was asked for but torch sees no GPU" in err and "--device cpu" in err
+
+
+def test_a_stopped_batched_run_continues_from_its_checkpoint(setup, tmp_path, monkeypatch, capsys):
+    """--batched writes its state as it goes (--checkpoint-every 0: every step); the same command
+    after a stop continues from it, gives the records of an uninterrupted run, and cleans up."""
+    import forcefields.simulate.replicas as replicas
+
+    argv, out, tame, broken = setup
+    argv = [a if a != f"{tame},{broken}" else str(tame) for a in argv] + ["--batched", "--checkpoint-every", "0"]
+    real, calls = replicas._energies_forces, []
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    whole = tmp_path / "whole"
+    monkeypatch.setattr(replicas, "_energies_forces", counted)
+    assert main([a if a != str(out) else str(whole) for a in argv]) == 0
+    reference = json.loads(next(whole.glob("*/stability.json")).read_text())["records"]
+    calls_whole = len(calls)
+    calls.clear()
+
+    def stop_part_way(*args):
+        calls.append(1)
+        if len(calls) > 25:  # step 24 of 40: the job is killed
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(replicas, "_energies_forces", stop_part_way)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    saved = list(out.glob("*/stability-checkpoints/*-langevin.npz"))
+    assert len(saved) == 1
+    calls.clear()
+    monkeypatch.setattr(replicas, "_energies_forces", counted)
+    assert main(argv) == 0 and "1 run(s), 0 already done" in capsys.readouterr().out
+    assert len(calls) <= calls_whole - 24  # continued from step 24, not from the start
+    (rec,) = json.loads(next(out.glob("*/stability.json")).read_text())["records"]
+    (ref,) = reference
+    assert rec["status"] == ref["status"] == "survived" and rec["survived_ps"] == ref["survived_ps"]
+    assert rec["nve_drift_mev_atom_ps"] == pytest.approx(ref["nve_drift_mev_atom_ps"], rel=1e-6)
+    assert not list(out.glob("*/stability-checkpoints/*.npz"))  # the records are safe: the state is gone
