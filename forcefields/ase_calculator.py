@@ -91,8 +91,13 @@ class ForceFieldCalculator(Calculator):
         self.extrapolation_warned = False
         self.compiled = bool(compile)
         # The model stays as it is (attributes, parameters); only the call goes through the compiled
-        # wrapper. dynamic=None: the first change of the edge count recompiles with dynamic shapes.
-        self._forward = torch.compile(self.model, dynamic=None) if compile else self.model
+        # wrapper, whose network is one graph compiled for any atom and edge count.
+        if compile:
+            from .models.compiled import compile_force_field
+
+            self._forward = compile_force_field(self.model)
+        else:
+            self._forward = self.model
 
     # ------------------------------------------------------------ checks
     def _check(self, atoms) -> None:

@@ -111,11 +111,13 @@ def resolve_model(
 
 
 def maybe_compile(model: torch.nn.Module, enabled: bool):
-    """``torch.compile(model)`` when enabled, else the model itself.
+    """The compiled model (:func:`forcefields.models.compiled.compile_force_field`) when enabled, else the model.
 
     Compilation is lazy: errors surface at the first call, which the speed
     harness catches and records as the compile failure reason.
     """
     if not enabled:
         return model
-    return torch.compile(model, dynamic=None)
+    from ..models.compiled import compile_force_field
+
+    return compile_force_field(model)

@@ -273,6 +273,8 @@ class ForceField(nn.Module):
         data: Any,
         compute_forces: bool = True,
         create_graph: bool | None = None,
+        *,
+        core: Any = None,
     ) -> dict[str, torch.Tensor]:
         """Energies and forces of a batch.
 
@@ -285,6 +287,11 @@ class ForceField(nn.Module):
         create_graph : bool, optional
             Keep the graph of the force computation (needed to train on
             conservative forces). Defaults to ``self.training``.
+        core : callable, optional
+            Stands in for :meth:`energy_from_edges` (same arguments and results):
+            :class:`forcefields.models.compiled.CompiledForceField` passes its
+            compiled copy. The checks, the neighbour list and the force gradient
+            stay here, outside it.
 
         Returns
         -------
@@ -314,15 +321,12 @@ class ForceField(nn.Module):
             pos = pos.detach().requires_grad_(True)
         edge_vec = pos[edge_index[0]] - pos[edge_index[1]]
         _refuse_coincident(edge_index, edge_vec, batch)
-        node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
-        node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
-        energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
-        energy = energy.index_add(0, batch, node_energy)
+        if create_graph is None:
+            create_graph = self.training
+        energy, node_energy, node_vector = (core or self.energy_from_edges)(z, species, edge_index, edge_vec, batch, num_graphs)
         out = {"energy": energy, "node_energy": node_energy}
         if compute_forces:
             if self.conservative:
-                if create_graph is None:
-                    create_graph = self.training
                 (grad,) = torch.autograd.grad(
                     energy.sum(), pos, create_graph=create_graph, retain_graph=create_graph
                 )
@@ -330,6 +334,34 @@ class ForceField(nn.Module):
             else:
                 out["forces"] = node_vector * self.energy_scale
         return out
+
+    def energy_from_edges(
+        self,
+        z: torch.Tensor,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vec: torch.Tensor,
+        batch: torch.Tensor,
+        num_graphs: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The network proper, from checked edges to energies: the part worth compiling.
+
+        Parameters
+        ----------
+        z : (n,) long, atomic numbers
+        species, edge_index, edge_vec, batch, num_graphs : as for :meth:`atomic_outputs`
+
+        Returns
+        -------
+        energy : (B,) eV
+        node_energy : (n,) eV
+        node_vector : (n, 3) dimensionless direct force, or None when conservative
+        """
+        node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
+        node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
+        energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
+        energy = energy.index_add(0, batch, node_energy)
+        return energy, node_energy, node_vector
 
     def extra_repr(self) -> str:
         return f"family={self.family}, params={self.num_parameters():,}, cutoff={self.cutoff} Å, forces={self.config.force_mode}"

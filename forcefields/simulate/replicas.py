@@ -200,7 +200,12 @@ def run_replicas(
         model = load(model, device=dev, dtype="float32")
     model = model.eval()
     dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
-    fn = torch.compile(model, dynamic=None) if compile else model
+    if compile:
+        from ..models.compiled import compile_force_field
+
+        fn = compile_force_field(model)
+    else:
+        fn = model
     for atoms in structures:
         if any(atoms.pbc):
             raise ValueError("batched replicas handle isolated molecules only; set atoms.pbc = False.")

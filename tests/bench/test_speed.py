@@ -50,8 +50,8 @@ def test_time_cap_skips_larger_sizes(tiny_settings):
 
 
 def test_compile_failure_is_recorded_not_raised(tiny_settings, monkeypatch):
-    def broken_compile(model, dynamic=None):
-        def call(batch):
+    def broken_compile(model, dynamic=None, **options):
+        def call(*args, **kwargs):
             raise RuntimeError("InductorError: no working C++ compiler found\nlong traceback")
 
         return call

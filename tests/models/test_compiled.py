@@ -1,0 +1,55 @@
+"""CompiledForceField: the network between edges and energies as one compiled graph, same numbers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ase.build import molecule
+
+import forcefields
+from forcefields.bench.systems import to_batch
+from forcefields.models.compiled import CompiledForceField, compile_force_field
+
+
+def _batch(name: str, stretch: float = 1.0):
+    atoms = molecule(name)
+    atoms.positions *= stretch
+    batch = to_batch([atoms])
+    batch.pos = batch.pos.double()
+    return batch
+
+
+@pytest.mark.parametrize("variant", ["esen-l2-xs", "egnn-xs"])
+def test_the_network_is_one_graph_with_the_eager_numbers_as_sizes_change(variant):
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    model = forcefields.create_model(variant, hidden=4, seed=0, dtype=torch.float64).eval()
+    compiled = CompiledForceField(model, backend="eager")  # traced, not code-generated: seconds, not minutes
+    # ethanol at three sizes (other edge counts) and water (other atom count): no recompilation
+    batches = [_batch("CH3CH2OH"), _batch("CH3CH2OH", 0.8), _batch("CH3CH2OH", 1.3), _batch("H2O")]
+    for batch in batches:
+        eager, fast = model(batch), compiled(batch)
+        torch.testing.assert_close(fast["energy"], eager["energy"], rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-8, atol=1e-10)
+    stats = torch._dynamo.utils.counters["stats"]
+    assert stats["unique_graphs"] == 1  # one graph, compiled once for every size
+
+
+def test_training_calls_keep_the_force_graph():
+    """create_graph=True needs a double backward, which compiled graphs lack: the eager network runs."""
+    model = forcefields.create_model("mpnn-xs", hidden=4, seed=0, dtype=torch.float64).train()
+    grads = []
+    for call in (model, compile_force_field(model)):
+        model.zero_grad()
+        call(_batch("H2O"))["forces"].square().sum().backward()  # the force loss of training
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[1]) == len(grads[0]) > 0
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_other_modules_get_plain_torch_compile():
+    layer = torch.nn.Linear(2, 2)
+    assert not isinstance(compile_force_field(layer), CompiledForceField)
+    with pytest.raises(TypeError, match="use torch.compile"):
+        CompiledForceField(layer)
