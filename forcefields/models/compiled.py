@@ -55,10 +55,11 @@ class CompiledForceField(nn.Module):
 
     Notes
     -----
-    The first call for each dtype and device runs the network eagerly: it
-    builds the constant tables some families cache (for example the Wigner
-    tables of :class:`forcefields.nn.irreps_rotation.EdgeRotation`), which a
-    compiled graph must find ready. Compilation happens at the second call.
+    The first call for each dtype and device runs the network eagerly once
+    more, without gradients, before the compiled one: that builds the constant
+    tables some families cache (for example the Wigner tables of
+    :class:`forcefields.nn.irreps_rotation.EdgeRotation`), which a compiled graph
+    must find ready. The compilation itself happens in that first call.
     """
 
     def __init__(self, model: ForceField, dynamic: bool = True, cpp_wrapper: bool = False, backend: str = "inductor"):
@@ -77,8 +78,9 @@ class CompiledForceField(nn.Module):
     def _core(self, z, species, edge_index, edge_vec, batch, num_graphs):
         key = (edge_vec.dtype, edge_vec.device)
         if key not in self._ready:
+            with torch.no_grad():  # fills the constant tables; the compiled call below then finds them
+                self.model.energy_from_edges(z, species, edge_index, edge_vec.detach(), batch, num_graphs)
             self._ready.add(key)
-            return self.model.energy_from_edges(z, species, edge_index, edge_vec, batch, num_graphs)
         if self.dynamic:
             for per_atom in (z, species, batch):
                 torch._dynamo.maybe_mark_dynamic(per_atom, 0)
