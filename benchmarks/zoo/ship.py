@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from forcefields.training.command import train_command
+
 MOLECULES = "aspirin, benzene, ethanol, malonaldehyde, naphthalene, salicylic acid, toluene, uracil"
 
 
@@ -47,24 +49,6 @@ def reference_frames(data: list[str], root: str, split: str, cutoff: float, coun
         if len(frames) >= count:
             break
     return frames
-
-
-def train_command(recipe: dict, root: str) -> str:
-    """The ``forcefields train`` command line a run's config.yaml records."""
-    parts = [
-        f"forcefields train --model {recipe['model']} --data {' '.join(recipe['data'])} --root {root}",
-        f"--split {recipe.get('split')} --batch-size {recipe.get('batch_size')} --lr {recipe.get('lr')}",
-        f"--max-time {recipe.get('max_time')} --seed {recipe.get('seed')}",
-    ]
-    if recipe.get("loss", "mse") != "mse":
-        parts.append(f"--loss {recipe['loss']}")
-    if recipe.get("force_mode"):
-        parts.append(f"--force-mode {recipe['force_mode']}")
-    if recipe.get("schedule") not in (None, "auto"):
-        parts.append(f"--schedule {recipe['schedule']}")
-    if recipe.get("init_from"):
-        parts.append(f"--init-from {recipe['init_from']}")
-    return " ".join(parts)
 
 
 def earlier_stages(recipe: dict) -> list[tuple[dict, dict]]:
