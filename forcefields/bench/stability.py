@@ -309,6 +309,8 @@ def _task_key(task: dict, s: StabilitySettings) -> tuple:
 
 
 def _frames_name(model: str, structure: str, temperature_k: float, seed: int) -> str:
+    """One file name (no folders) for a failed run's frames; a model given as a folder path is flattened."""
+    model = model.strip("/").replace("/", "-").replace("\\", "-")
     return f"{model}__{structure.replace(':', '-').replace('#', '-')}__{temperature_k:g}K__s{seed}.extxyz"
 
 

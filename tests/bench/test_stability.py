@@ -209,3 +209,20 @@ def test_a_stopped_batched_run_continues_from_its_checkpoint(setup, tmp_path, mo
     assert rec["status"] == ref["status"] == "survived" and rec["survived_ps"] == ref["survived_ps"]
     assert rec["nve_drift_mev_atom_ps"] == pytest.approx(ref["nve_drift_mev_atom_ps"], rel=1e-6)
     assert not list(out.glob("*/stability-checkpoints/*.npz"))  # the records are safe: the state is gone
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_model_given_as_a_nested_relative_folder_keeps_its_failed_frames(setup, tmp_path, monkeypatch, batched):
+    """A run folder's model (e.g. runs/x/model) names its frames file without the folders; a failed
+    run's dynamics are recorded, not lost to an error about a missing directory."""
+    argv, out, tame, broken = setup
+    nested = tmp_path / "runs" / "broken" / "model"
+    nested.parent.mkdir(parents=True)
+    broken.rename(nested)
+    monkeypatch.chdir(tmp_path)
+    argv = [a if a != f"{tame},{broken}" else "runs/broken/model" for a in argv] + (["--batched"] if batched else [])
+    assert main(argv) == 0
+    results = next(out.glob("*/stability.json"))
+    (rec,) = json.loads(results.read_text())["records"]
+    assert rec["model"] == "runs/broken/model" and rec["status"] == "failed"
+    assert (results.parent / rec["last_frames"]).is_file()
