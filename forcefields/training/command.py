@@ -63,11 +63,8 @@ def train_command(settings: dict[str, Any], root: str | None = None) -> str:
             continue
         if name == "split" and isinstance(value, dict):
             value = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
-        if name in _ALWAYS and value is not None or value != default:
-            if name == "symmetry_loss" and value:
-                parts.append(f"--symmetry-loss {int(value)}")
-            elif name != "symmetry_loss":
-                flag = _flag(name, value)
-                if flag:
-                    parts.append(flag)
+        if (name in _ALWAYS and value is not None) or value != default:
+            flag = _flag(name, value)
+            if flag:
+                parts.append(flag)
     return " ".join(parts)
