@@ -8,7 +8,8 @@ Float32, one thread, eager mode. For each model:
   (21 atoms, first frame of ``rmd17_aspirin_test_01.npz``; neighbour list
   built inside the call, as in an MD step), median over repeats, ms;
 * ``train_ms_per_structure``: one training step (forward with conservative
-  forces and ``create_graph``, L1-norm energy + force loss, backward) on
+  forces and ``create_graph``, L1-norm energy + force loss, backward to the
+  parameters as in training; a plain ``loss.backward()`` before round 6) on
   batches of 4, 16 and 64 rattled copies, divided by the batch size, ms;
 * with ``--profile``: torch.profiler tables (top ops by self CPU time) of the
   forward and of the force backward of the MD step, separately;
@@ -38,6 +39,7 @@ from ase import Atoms
 from forcefields.allocator import tune_malloc
 from forcefields.bench.systems import batch_systems, to_batch
 from forcefields.models import create_model
+from forcefields.training.backward import backward_to_parameters
 from forcefields.training.losses import EnergyForceLoss
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +91,7 @@ def training_batch(size: int, base: Atoms):
 def train_step(model, loss_fn, batch):
     out = model(batch, compute_forces=True)
     loss = loss_fn(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms, batch.batch)["total"]
-    loss.backward()
+    backward_to_parameters(loss, model)  # as ForceFieldModule does (plain loss.backward() before round 6)
     model.zero_grad(set_to_none=True)
 
 

@@ -25,6 +25,7 @@ import lightning as L
 import torch
 
 from ..models import ForceField, build_model
+from .backward import trainable_parameters
 from .ema import ExponentialMovingAverage
 from .losses import EnergyForceLoss
 from .metrics import ForceFieldMetrics
@@ -184,6 +185,18 @@ class ForceFieldModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         self.train_metrics.update(out["energy"], out["forces"], batch.energy, batch.forces, batch.natoms)
         return loss
+
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """Backward pass of the training loss to the trainable parameters only.
+
+        Skips the second derivatives with respect to the positions that a plain
+        ``loss.backward()`` would compute and no optimiser reads
+        (:mod:`forcefields.training.backward`). Positional arguments, or an
+        explicit ``inputs``, are passed on unchanged.
+        """
+        if not args and "inputs" not in kwargs:
+            kwargs["inputs"] = trainable_parameters(self)
+        super().backward(loss, *args, **kwargs)
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train", self.train_metrics)
