@@ -7,7 +7,9 @@ One energy + forces call on aspirin (21 atoms, first rMD17 test frame), float32,
 one thread, untrained weights. ``aten calls`` counts every operator that reaches
 the dispatcher in the call (forward and force backward, views included), with a
 ``TorchDispatchMode``; ``ms`` is the median CPU time of the timing thread over 40
-calls without the counter. For NequIP (32 channels, two layers, ``l_max`` as
+calls without the counter; ``MFLOP`` the matrix-product FLOPs of the call
+(``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, 2 per multiply-add, read off the
+operand shapes by the same dispatch mode; element-wise work is not counted). For NequIP (32 channels, two layers, ``l_max`` as
 given; run with the interpreter of a NequIP install) the call includes building
 its graph, as our call includes the neighbour list.
 """
@@ -28,19 +30,35 @@ ASPIRIN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rmd1
 
 
 class _OpCounter(TorchDispatchMode):
-    """Counts the aten operators dispatched inside the ``with`` block, by name."""
+    """Counts the aten operators dispatched inside the ``with`` block, by name, and their matrix-product FLOPs."""
 
     def __init__(self):
         super().__init__()
         self.counts: collections.Counter = collections.Counter()
+        self.flops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.counts[func.overloadpacket.__name__] += 1
+        name = func.overloadpacket.__name__
+        self.counts[name] += 1
+        shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        if name in ("mm", "bmm", "mv"):
+            self.flops += _product_flops(shapes[0], shapes[1])
+        elif name in ("addmm", "baddbmm", "addmv"):
+            self.flops += _product_flops(shapes[1], shapes[2])
         return func(*args, **(kwargs or {}))
 
 
-def measure(call) -> tuple[float, int, list]:
-    """(median CPU ms over 40 calls, aten calls of one call, the 5 most frequent ops) of ``call()``."""
+def _product_flops(a: tuple, b: tuple) -> int:
+    """2 x multiply-adds of a (batched) matrix-matrix or matrix-vector product of operands of shapes ``a``, ``b``."""
+    batch = a[0] if len(a) == 3 else 1
+    rows, inner = a[-2], a[-1]
+    cols = b[-1] if len(b) >= 2 else 1
+    return 2 * batch * rows * inner * cols
+
+
+def measure(call) -> tuple[float, int, float, list]:
+    """(median CPU ms over 40 calls, aten calls of one call, its MFLOP, the 5 most frequent ops) of ``call()``."""
+
     for _ in range(5):
         call()
     cpu = []
@@ -51,7 +69,7 @@ def measure(call) -> tuple[float, int, list]:
     counter = _OpCounter()
     with counter:
         call()
-    return statistics.median(cpu), sum(counter.counts.values()), counter.counts.most_common(5)
+    return statistics.median(cpu), sum(counter.counts.values()), counter.flops / 1e6, counter.counts.most_common(5)
 
 
 def ours(names: list[str], atoms) -> None:
@@ -62,8 +80,8 @@ def ours(names: list[str], atoms) -> None:
     for name in names:
         torch.manual_seed(0)
         model = create_model(name).eval()
-        ms, calls, top = measure(lambda: model(batch))
-        print(f"| {name} | {ms:.2f} | {calls:,} | {', '.join(f'{k} {v}' for k, v in top)} |", flush=True)
+        ms, calls, mflop, top = measure(lambda: model(batch))
+        print(f"| {name} | {ms:.2f} | {calls:,} | {mflop:.1f} | {', '.join(f'{k} {v}' for k, v in top)} |", flush=True)
 
 
 def nequip(lmaxes: list[int], atoms) -> None:
@@ -87,8 +105,8 @@ def nequip(lmaxes: list[int], atoms) -> None:
                 graph = t(graph)
             return model(AtomicDataDict.batched_from_list([graph]))
 
-        ms, calls, top = measure(call)
-        print(f"| nequip-32x{lmax} | {ms:.2f} | {calls:,} | {', '.join(f'{k} {v}' for k, v in top)} |", flush=True)
+        ms, calls, mflop, top = measure(call)
+        print(f"| nequip-32x{lmax} | {ms:.2f} | {calls:,} | {mflop:.1f} | {', '.join(f'{k} {v}' for k, v in top)} |", flush=True)
 
 
 def main() -> None:
@@ -101,7 +119,7 @@ def main() -> None:
 
     with np.load(ASPIRIN) as d:
         atoms = Atoms(numbers=d["nuclear_charges"].astype(int), positions=d["coords"][0])
-    print("| model | ms per MD step | aten calls | most frequent |\n|---|---|---|---|")
+    print("| model | ms per MD step | aten calls | MFLOP | most frequent |\n|---|---|---|---|---|")
     if args.nequip:
         nequip([int(l) for l in args.nequip.split(",")], atoms)
     else:
