@@ -104,7 +104,7 @@ def main() -> None:
         md_model = create_model(name).eval()
         md_model.load_state_dict(model.state_dict())
         md_batch = to_batch([aspirin()])
-        cases = {"md_ms": (lambda: md_model(md_batch, compute_forces=True), 1, 20)}
+        cases = {"md_ms": (lambda: md_model(md_batch, compute_forces=True), 1, 60)}
         for size in map(int, args.batches.split(",")):
             batch = training_batch(size, aspirin())
             cases[f"train_b{size}_ms_per_structure"] = (
