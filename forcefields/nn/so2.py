@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .frame_product import frame_product
+
 __all__ = ["SO2Layout", "SO2Linear", "EdgeFrames"]
 
 
@@ -204,7 +206,11 @@ class EdgeFrames:
     and every rotation is one product over the pairs. On a CPU a batched
     product of (9, 9) matrices costs about the same per matrix for 16 or 32
     channels, so this halves the rotation products' time; a whole training
-    step gains 2-9 % (benchmarks/esen_speed/README.md, round 4).
+    step gains 2-9 % (benchmarks/esen_speed/README.md, round 4). The paired
+    products, which only training makes and which training differentiates
+    twice, go through :func:`forcefields.nn.frame_product.frame_product`
+    (4-10 % faster steps at batches of 16 and 64, no change at 4; round 7);
+    energies and forces alone keep ``torch.bmm``, whose single backward gains nothing from it.
 
     See Also
     --------
@@ -272,9 +278,9 @@ class EdgeFrames:
         is E_f, or 2 E_f when paired (the reverse of an edge sees the same two
         rotated vectors, swapped, with the reversal signs).
         """
-        rotated = torch.bmm(self.matrix, ends)
         if self.reverse_sign is None:
-            return rotated
+            return torch.bmm(self.matrix, ends)
+        rotated = frame_product(self.matrix, ends)
         # [src | dst] -> [dst | src]; roll copies ~10x faster than flip on CPU, and so does its backward.
         swapped = rotated.roll(rotated.shape[-1] // 2, dims=-1)
         return torch.cat([rotated, swapped * self.reverse_sign], dim=0)
@@ -284,5 +290,5 @@ class EdgeFrames:
         if self.reverse_sign is None:
             return torch.bmm(self.back, y)
         forward, reverse = y.chunk(2, dim=0)
-        out = torch.bmm(self.back, torch.cat([forward, reverse * self.reverse_sign], dim=-1))
+        out = frame_product(self.back, torch.cat([forward, reverse * self.reverse_sign], dim=-1))
         return torch.cat(out.chunk(2, dim=-1), dim=0)
