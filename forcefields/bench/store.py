@@ -208,9 +208,17 @@ def merge_results(source: str | Path, out: str | Path) -> Path:
             name = r.get("last_frames")
             if name:
                 target = writer.paths["json"].parent / name
+                origin = source.parent / name
+                if not origin.exists():
+                    if target.exists():
+                        continue  # a record the results root already holds, frames and all
+                    raise FileNotFoundError(
+                        f"{source} names the failure frames {name}, which are neither beside it nor in {out}; "
+                        f"copy that file next to {source.name} (same relative path) and merge again."
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if (source.parent / name).resolve() != target.resolve():
-                    shutil.copy(source.parent / name, target)
+                if origin.resolve() != target.resolve():
+                    shutil.copy(origin, target)
         writer.records = list(records)
         path = writer.commit()
     if path is None:

@@ -153,6 +153,26 @@ def test_results_taken_side_by_side_merge_into_one_folder(setup, tmp_path, capsy
     assert "partial result file" in capsys.readouterr().err
 
 
+def test_merge_from_a_folder_seeded_with_the_results_needs_no_copy_of_their_frames(setup, tmp_path, capsys):
+    """A folder seeded with a copy of the results file (to skip finished runs) merges back without the
+    frames the results already hold; frames missing everywhere are one sentence naming the file and the fix."""
+    import shutil
+
+    argv, out, tame, broken = setup
+    assert main(argv) == 0
+    [results] = list(out.glob("*/stability.json"))
+    seeded = tmp_path / "seeded" / results.parent.name
+    seeded.mkdir(parents=True)
+    shutil.copy(results, seeded / "stability.json")  # the json only, no stability-frames/
+    assert main(["bench", "merge", str(seeded / "stability.json"), "--out", str(out)]) == 0
+    assert len(json.loads(results.read_text())["records"]) == 2
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    assert main(["bench", "merge", str(seeded / "stability.json"), "--out", str(empty)]) != 0
+    err = capsys.readouterr().err
+    assert "names the failure frames" in err and "merge again" in err
+
+
 def test_the_device_is_recorded_and_a_missing_gpu_is_one_clear_sentence(setup, capsys):
     import torch
 
