@@ -102,14 +102,10 @@ class SO2Linear(nn.Module):
         self.degrees_per_m = [self.lmax + 1 - m for m in range(self.mmax + 1)]
         self.modulation_sizes = [k * self.cin for k in self.degrees_per_m]
         self.modulation = nn.Linear(edge_channels, sum(self.modulation_sizes)) if edge_channels > 0 else None
-        # Row of the modulation output (in units of C_in) that scales each order-major
-        # row: the +m and -m blocks of an order share one set of scales.
-        scale_rows = list(range(self.lmax + 1))
-        first = self.lmax + 1
-        for m in range(1, self.mmax + 1):
-            k = self.degrees_per_m[m]
-            scale_rows += 2 * list(range(first, first + k))
-            first += k
+        # Row of the modulation output (in units of C_in), laid out (|m|, l), that scales
+        # each order-major row: the +m and -m rows of a degree share one set of scales.
+        modulated = [(l, m) for m in range(self.mmax + 1) for l in range(m, self.lmax + 1)]
+        scale_rows = [modulated.index((l, abs(m))) for l, m in layout.components]
         channels = torch.arange(self.cin)
         index = (torch.tensor(scale_rows).view(-1, 1) * self.cin + channels).flatten()
         self.register_buffer("scale_index", index, persistent=False)
