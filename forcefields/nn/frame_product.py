@@ -9,13 +9,36 @@ products. On a CPU those run 2-4x slower than the same arithmetic laid out as
 ``gg^T @ g``, (K, K) @ (K, C), whose transpose it is
 (``benchmarks/esen_speed/README.md``, round 7). :func:`frame_product` computes
 the same numbers with each derivative written in the fast layout.
+
+A custom function's ``ctx.needs_input_grad`` says only whether an input
+requires a gradient, not whether this backward pass will use it: the training
+step's backward to the parameters reached the rotation matrices (which depend
+on the positions alone) and computed their gradient for nothing. Each
+derivative here is computed only when the autograd engine will run the node
+that receives it (round 8).
 """
 
 from __future__ import annotations
 
 import torch
+from torch.autograd.graph import _get_grad_fn_or_grad_acc
 
 __all__ = ["frame_product"]
+
+
+def _engine_uses(ctx, index: int, tensor: torch.Tensor) -> bool:
+    """Whether the running backward pass needs the gradient of input ``index`` (``tensor``, saved).
+
+    True when the input requires a gradient and the engine will execute the
+    node that receives it; outside an engine's backward (where that cannot be
+    asked) whenever the input requires a gradient.
+    """
+    if not ctx.needs_input_grad[index]:
+        return False
+    try:
+        return torch._C._will_engine_execute_node(_get_grad_fn_or_grad_acc(tensor))
+    except (AttributeError, RuntimeError):
+        return True
 
 
 class _FrameProduct(torch.autograd.Function):
@@ -32,8 +55,8 @@ class _FrameProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         matrix, x = ctx.saved_tensors
-        grad_matrix = _OuterProduct.apply(grad, x) if ctx.needs_input_grad[0] else None
-        grad_x = torch.bmm(matrix.transpose(1, 2), grad) if ctx.needs_input_grad[1] else None
+        grad_matrix = _OuterProduct.apply(grad, x) if _engine_uses(ctx, 0, matrix) else None
+        grad_x = torch.bmm(matrix.transpose(1, 2), grad) if _engine_uses(ctx, 1, x) else None
         return grad_matrix, grad_x
 
 
@@ -51,8 +74,8 @@ class _OuterProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_outer: torch.Tensor):
         grad, x = ctx.saved_tensors
-        grad_grad = torch.bmm(grad_outer, x) if ctx.needs_input_grad[0] else None
-        grad_x = torch.bmm(grad_outer.transpose(1, 2), grad) if ctx.needs_input_grad[1] else None
+        grad_grad = torch.bmm(grad_outer, x) if _engine_uses(ctx, 0, grad) else None
+        grad_x = torch.bmm(grad_outer.transpose(1, 2), grad) if _engine_uses(ctx, 1, x) else None
         return grad_grad, grad_x
 
 

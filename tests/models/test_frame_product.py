@@ -63,3 +63,33 @@ def test_only_x_requires_grad():
     (g,) = torch.autograd.grad(frame_product(matrix, x).sum(), [x])
     (ref,) = torch.autograd.grad(torch.bmm(matrix, x).sum(), [x])
     torch.testing.assert_close(g, ref, rtol=1e-14, atol=1e-14)
+
+
+def test_backward_skips_the_gradients_this_pass_does_not_use(monkeypatch):
+    """A backward to ``x`` alone must not compute the matrix's gradient (the outer product)."""
+    import forcefields.nn.frame_product as module
+
+    calls = []
+    original = module._OuterProduct.apply
+    monkeypatch.setattr(module._OuterProduct, "apply", lambda *args: calls.append(1) or original(*args))
+    matrix, x = _inputs()
+    rotated = matrix * 2.0  # a node between the leaf and the product, as the edge frames have
+    frame_product(rotated, x).sin().sum().backward(inputs=[x])
+    assert calls == []
+    expected = torch.autograd.grad(torch.bmm(rotated, x).sin().sum(), x)[0]
+    torch.testing.assert_close(x.grad, expected, rtol=1e-12, atol=1e-12)
+    frame_product(rotated, x).sin().sum().backward()
+    assert calls == [1]
+
+
+def test_training_pattern_backward_to_x_only_matches_bmm():
+    """Forces through the matrix, a loss on them, its gradient to ``x`` alone (the parameters' side)."""
+    grads = {}
+    for name, fn in (("bmm", torch.bmm), ("frame_product", frame_product)):
+        matrix, x = _inputs(seed=3)
+        energy = fn(matrix * 1.5, x).tanh().sum()
+        forces = torch.autograd.grad(energy, matrix, create_graph=True)[0]
+        forces.square().sum().backward(inputs=[x])
+        grads[name] = x.grad
+        assert matrix.grad is None
+    torch.testing.assert_close(grads["frame_product"], grads["bmm"], rtol=1e-12, atol=1e-12)
