@@ -23,6 +23,7 @@ import importlib
 import json
 import statistics
 import subprocess
+import sys
 import time
 import types
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch
 
 from forcefields.allocator import tune_malloc
 from forcefields.bench.systems import to_batch
-from forcefields.models import create_model
+from forcefields.models import create_model, registry
 from forcefields.testing import make_molecules
 from forcefields.training.losses import EnergyForceLoss
 from profile_esen import aspirin, train_step, training_batch
@@ -49,7 +50,15 @@ def committed_method(spec: str, ref: str):
                             capture_output=True, text=True).stdout
     old = types.ModuleType(f"_committed_{module_name.replace('.', '_')}")
     old.__package__ = module_name.rpartition(".")[0]  # relative imports resolve to the live package
+    # dataclasses look their module up in sys.modules; registering decorators must not
+    # replace the live classes in the model registry.
+    sys.modules[old.__name__] = old
+    registries = [registry._FAMILIES, registry._VARIANTS]
+    saved = [dict(r) for r in registries]
     exec(compile(source, f"{ref}:{path}", "exec"), old.__dict__)
+    for live, before in zip(registries, saved):
+        live.clear()
+        live.update(before)
     live_class = getattr(importlib.import_module(module_name), class_name)
     return live_class, method_name, getattr(getattr(old, class_name), method_name), live_class.__dict__[method_name]
 
