@@ -112,7 +112,9 @@ class InteractionBlock(nn.Module):
         lmax = layout.lmax
         self.radial = MLP([edge_channels, channels, channels])
         self.norm_message = EquivariantRMSNorm(lmax, channels)
-        self.conv1 = SO2Linear(layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity)
+        self.conv1 = SO2Linear(
+            layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity, paired_endpoints=True
+        )
         self.edge_gate = Gate(layout.degrees, channels)
         # As in eSEN, only the first convolution is radially modulated.
         self.conv2 = SO2Linear(layout, channels, channels, 0, parity=parity)
@@ -145,7 +147,7 @@ class InteractionBlock(nn.Module):
         h = self.norm_message(x)
         # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
         m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
-        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat)
+        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
         x = x.index_add(0, dst, frames.from_edge(m))  # from_edge applies the edge weight

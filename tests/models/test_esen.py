@@ -154,6 +154,46 @@ def test_so2_linear_without_parity_is_a_complex_product_per_order():
         torch.testing.assert_close(out_blocks[m], expected.view(num_edges, 2 * k, cout), atol=1e-13, rtol=0)
 
 
+
+@pytest.mark.parametrize("parity", [True, False])
+@pytest.mark.parametrize("edge_channels", [4, 0])
+def test_so2_linear_on_paired_endpoints_equals_the_reverse_edges_built_out(parity, edge_channels):
+    """With reverse_sign, one call covers the framed edges and their reverses ([dst | src], signed rows)."""
+    lmax, mmax, half, cout, framed = 3, 2, 3, 2, 5
+    layout = SO2Layout(lmax, mmax)
+    torch.manual_seed(0)
+    layer = SO2Linear(layout, 2 * half, cout, edge_channels, extra_scalars=3, parity=parity, paired_endpoints=True)
+    layer = layer.double()
+    x = torch.randn(framed, layout.num_coefficients, 2 * half, dtype=F64)
+    edge_feat = torch.randn(2 * framed, edge_channels, dtype=F64) if edge_channels else None
+    sign = torch.tensor([(-1.0) ** (l + abs(m)) for l, m in layout.components], dtype=F64)
+    out, extra = layer(x, edge_feat, reverse_sign=sign)
+    reverse = x.roll(half, dims=-1) * sign.view(-1, 1)
+    expected, expected_extra = layer(torch.cat([x, reverse]), edge_feat)
+    torch.testing.assert_close(out, expected, atol=1e-13, rtol=0)
+    torch.testing.assert_close(extra, expected_extra, atol=1e-13, rtol=0)
+
+
+def test_scaling_both_halves_has_the_broadcast_products_derivatives():
+    from forcefields.nn.so2 import _ScaleBothHalves
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 2, generator=gen, dtype=F64, requires_grad=True)
+    scales = torch.randn(2, 3, 4, 2, generator=gen, dtype=F64, requires_grad=True)
+    torch.testing.assert_close(_ScaleBothHalves.apply(x, scales), x.unsqueeze(0) * scales, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(_ScaleBothHalves.apply, (x, scales))
+    assert torch.autograd.gradgradcheck(_ScaleBothHalves.apply, (x, scales))
+
+
+def test_so2_linear_paired_input_needs_the_paired_layer_and_even_channels():
+    layout = SO2Layout(2, 2)
+    with pytest.raises(ValueError, match="even in_channels"):
+        SO2Linear(layout, 3, 2, 0, paired_endpoints=True)
+    layer = SO2Linear(layout, 4, 2, 0)
+    with pytest.raises(ValueError, match="paired_endpoints=True"):
+        layer(torch.randn(2, layout.num_coefficients, 4), None, reverse_sign=torch.ones(layout.num_coefficients))
+
+
 # --------------------------------------------------------------- symmetries
 @pytest.mark.parametrize("lmax", [1, 2, 3, 4])
 def test_energy_invariant_forces_equivariant_under_rotations_and_reflections(lmax, molecules):
