@@ -97,6 +97,12 @@ def _speed_sections(dev: DeviceResults) -> list[str]:
                  _fmt(r["atoms_per_s"]), _fmt(1e3 * r["median_s"])] + _ratio_cells(r, recs, peers) for r in batch]
         out += ["### Batched throughput (aspirin copies in one call)", "",
                 _table(["model", "dtype", "compile", "molecules", "molecules/s", "atoms/s", "ms/call"] + vs, rows), ""]
+    train = _order([r for r in recs if r["regime"] == "train" and r["status"] == "ok"])
+    if train:
+        rows = [[r["model"], r["family"], f"{r['params']:,}", r["dtype"], str(r["n_molecules"]), _fmt(1e3 * r["median_s"]),
+                 _fmt(1e3 * r["median_s"] / r["n_molecules"]), _fmt(r["peak_mem_mb"])] for r in train]
+        out += ["### Training step (aspirin copies: forces, loss, backward to the parameters, AdamW; eager)", "",
+                _table(["model", "family", "params", "dtype", "molecules", "ms/step", "ms/structure", "peak MiB"], rows), ""]
     large = _order([r for r in recs if r["regime"] == "large" and r["status"] == "ok"])
     if large:
         rows = [[r["model"], r["dtype"], "on" if r["compile"] else "off", f"{r['n_atoms']:,}",
@@ -238,6 +244,7 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
         lines += [f"**{dev.label}**", ""]
         rows = []
         compiled_any = any(r.get("median_s") is not None for r in ok([r for r in recs if r["compile"] and r["source"] != "peer"], regime="md"))
+        train_any = bool(ok([r for r in recs if r["source"] != "peer"], regime="train"))
         for model in sorted({r["model"] for r in recs if r["source"] != "peer"}):
             mine = [r for r in recs if r["model"] == model and not r["compile"]]
             md = [r for r in ok(mine, regime="md")]
@@ -252,7 +259,8 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             rows.append([model, _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
                          f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
-                        + compiled + ([ratio] if peers else []))
+                        + compiled + ([_train_cell(ok(mine, regime="train"))] if train_any else [])
+                        + ([ratio] if peers else []))
         for p in peers:
             md = ok([r for r in recs if r["model"] == p and not r["compile"]], regime="md")
             md_r = next((r for r in md if r["system"] == "aspirin"), md[-1] if md else None)
@@ -262,11 +270,14 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             rows.append([f"{p} (peer)", _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
                          f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
-                        + (["–", "–"] if compiled_any else []) + ["–" if x is None else f"{x:.2f}×"])
+                        + (["–", "–"] if compiled_any else []) + (["–"] if train_any else [])
+                        + ["–" if x is None else f"{x:.2f}×"])
         if rows:
             header = ["model", "aspirin MD step (ms)", "best batched atoms/s", "µs/atom (largest droplet)"]
             if compiled_any:
                 header += ["compiled MD step (ms)", "compile time (s)"]
+            if train_any:
+                header.append(f"training ms/structure (batch {TRAIN_SUMMARY_BATCH})")
             if peers:
                 header.append(f"MD speed vs {peers[0]}")
             lines += [_table(header, rows), ""]
@@ -281,6 +292,15 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
         for title, p in plots.get(dev.label, {}).items():
             lines += [f"![{title}]({os.path.relpath(p, base).replace(os.sep, '/')})", ""]
     return "\n".join(lines).rstrip()
+
+
+TRAIN_SUMMARY_BATCH = 16
+
+
+def _train_cell(train: list[dict]) -> str:
+    """Training cost per structure at the README's batch size, or "–" when that batch was not timed."""
+    r = next((r for r in train if r["n_molecules"] == TRAIN_SUMMARY_BATCH), None)
+    return _fmt(1e3 * r["median_s"] / r["n_molecules"]) if r else "–"
 
 
 def _stability_summary(dev: DeviceResults) -> list[str]:

@@ -31,7 +31,7 @@ STABILITY_SCHEMA = "forcefields.bench/stability-v1"
 SCHEMAS = {"speed": SPEED_SCHEMA, "accuracy": ACCURACY_SCHEMA, "stability": STABILITY_SCHEMA}
 
 STATUSES = ("ok", "failed", "skipped", "oom")
-REGIMES = ("md", "batch", "large")
+REGIMES = ("md", "batch", "large", "train")
 
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))

@@ -1,9 +1,13 @@
-"""Speed benchmark: three regimes, each model, dtype, device, compile on/off.
+"""Speed benchmark: four regimes, each model, dtype, device, compile on/off.
 
 - md: latency of one energy+forces call on one small molecule, neighbour
   list included, as a molecular-dynamics step sees it.
 - batch: many molecules in one call; molecules/s and atoms/s per batch size.
 - large: one water droplet of 1e2 to 1e5 atoms; time per atom and peak memory.
+- train (asked for by name): one training step on a batch of aspirin copies
+  (forces, loss, backward to the parameters, AdamW; :mod:`.train_step`); time
+  per step and per structure. Eager only: ``torch.compile`` cannot take the
+  second derivative that training on conservative forces needs.
 
 Batch and large sizes grow until a call would take longer than
 ``max_call_s`` (predicted linearly from the previous size), memory runs out,
@@ -32,10 +36,12 @@ from .resolve import as_dtype, expand_model_names, maybe_compile, resolve_model
 from .store import ResultWriter, new_run_id, now_iso
 from .systems import batch_systems, md_systems, to_batch, water_droplet
 from .timing import Timing, measure
+from .train_step import training_step
 
 __all__ = ["SpeedSettings", "run_speed", "DEFAULT_LARGE_SIZES"]
 
-REGIMES = ("md", "batch", "large")
+REGIMES = ("md", "batch", "large", "train")
+DEFAULT_REGIMES = ("md", "batch", "large")
 DEFAULT_LARGE_SIZES = {"cpu": (100, 300, 1000, 3000, 10000), "cuda": (100, 300, 1000, 3000, 10000, 30000, 100000)}
 
 
@@ -49,9 +55,10 @@ class SpeedSettings:
     device : "cpu" or "cuda[:N]"
     dtype : "float32" or "float64"
     compile : also time each model under ``torch.compile`` (both modes are timed)
-    regimes : subset of ("md", "batch", "large")
+    regimes : subset of ("md", "batch", "large", "train"); "train" only when named
     md_molecules : molecules of the md regime (see ``systems.md_molecule``)
     batch_sizes : molecules per call in the batch regime (aspirin copies)
+    train_batch_sizes : molecules per training step in the train regime (aspirin copies)
     large_sizes : atoms per droplet in the large regime; None: per-device default
     warmup, repeats, min_repeats : timing protocol (see ``timing.measure``)
     max_time_per_point_s : seconds of timed calls per point, at most
@@ -72,9 +79,10 @@ class SpeedSettings:
     device: str = "cpu"
     dtype: str = "float32"
     compile: bool = False
-    regimes: tuple[str, ...] = REGIMES
+    regimes: tuple[str, ...] = DEFAULT_REGIMES
     md_molecules: tuple[str, ...] = ("ethanol", "aspirin")
     batch_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
+    train_batch_sizes: tuple[int, ...] = (4, 16, 64)
     large_sizes: tuple[int, ...] | None = None
     warmup: int = 3
     repeats: int = 20
@@ -96,9 +104,10 @@ class SpeedSettings:
     def check(self) -> None:
         bad = [r for r in self.regimes if r not in REGIMES]
         if bad or not self.regimes:
-            raise ValueError(f"regimes {bad or '(none)'} are not known; use a comma list of md, batch, large.")
+            raise ValueError(f"regimes {bad or '(none)'} are not known; use a comma list of md, batch, large, train.")
         as_dtype(self.dtype)
-        for name, sizes in (("batch sizes", self.batch_sizes), ("large sizes", self.large_sizes or (1,))):
+        for name, sizes in (("batch sizes", self.batch_sizes), ("large sizes", self.large_sizes or (1,)),
+                            ("train batch sizes", self.train_batch_sizes)):
             if any(int(s) < 1 for s in sizes):
                 raise ValueError(f"{name} must be positive integers; got {list(sizes)}.")
         if self.repeats < 1 or self.warmup < 0:
@@ -162,12 +171,15 @@ def build_points(s: SpeedSettings, device: torch.device) -> list[_Point]:
     if "batch" in s.regimes:
         for b in sorted({int(b) for b in s.batch_sizes}):
             grow.append(_Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
+    if "train" in s.regimes:
+        for b in sorted({int(b) for b in s.train_batch_sizes}):
+            grow.append(_Point("train", "aspirin", b, batch_systems(b, seed=s.seed)))
     if "large" in s.regimes:
         sizes = s.large_sizes or DEFAULT_LARGE_SIZES["cuda" if device.type == "cuda" else "cpu"]
         for n in sorted({int(n) for n in sizes}):
             grow.append(_Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
-    # Batch and large points interleaved by size, so a time budget cuts the
-    # largest sizes of both regimes rather than a whole regime.
+    # Batch, train and large points interleaved by size, so a time budget cuts the
+    # largest sizes of every regime rather than a whole regime.
     return points + sorted(grow, key=lambda p: p.n_atoms)
 
 
@@ -234,6 +246,11 @@ def bench_model(
         if time.perf_counter() > deadline:
             records.append(_record(base, p, status="skipped", reason="time budget exhausted"))
             continue
+        if compiled and p.regime == "train":
+            records.append(_record(base, p, status="skipped", reason=(
+                "training steps are timed eagerly only: torch.compile cannot take the second derivative "
+                "of training on conservative forces")))
+            continue
         if prev and prev[1] * p.n_atoms / prev[0] > s.max_call_s:
             records.append(_record(base, p, status="skipped",
                                    reason=f"time cap: a call would take over {s.max_call_s:g} s (--max-call-s)"))
@@ -248,6 +265,8 @@ def bench_model(
             return out["energy"].detach().cpu(), out["forces"].detach().cpu()
 
         try:
+            if p.regime == "train":
+                call = training_step(model, batch, seed=s.seed)
             n_edges = _count_edges(batch, cutoff)
             with PeakMemory(device) as peak:
                 timing = measure(
@@ -379,8 +398,9 @@ def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point],
         "seed": s.seed,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
     }
+    # Peers are timed in md, batch and large; their runners take no training step.
     headers = [({"regime": p.regime, "system": p.system, "n_atoms": p.n_atoms, "n_molecules": p.n_molecules}, p.structures)
-               for p in points]
+               for p in points if p.regime != "train"]
     with tempfile.TemporaryDirectory(prefix="ff-bench-peer-") as tmp:
         request_path = write_request(tmp, headers, peer_settings, s.peer_models)
         request = json.loads(request_path.read_text(encoding="utf-8"))

@@ -55,6 +55,7 @@ def _speed(args: argparse.Namespace) -> int:
     cli = {
         "models": args.models, "device": args.device, "dtype": args.dtype, "compile": args.compile or None,
         "regimes": args.regimes, "md_molecules": args.md_molecules, "batch_sizes": args.batch_sizes,
+        "train_batch_sizes": args.train_batch_sizes,
         "large_sizes": args.large_sizes, "warmup": args.warmup, "repeats": args.repeats,
         "min_repeats": args.min_repeats, "max_time_per_point_s": args.max_time_per_point,
         "max_call_s": args.max_call_s, "time_budget_s": args.time_budget, "threads": args.threads, "seed": args.seed,
@@ -70,7 +71,7 @@ def _speed(args: argparse.Namespace) -> int:
         values["peer_models"] = [{"channels": c, "max_L": lmax, "num_interactions": args.peer_interactions or 2, "cutoff": 5.0}
                                  for c in channels for lmax in max_ls]
     values["progress"] = not args.no_progress
-    for key in ("regimes", "md_molecules", "batch_sizes", "large_sizes"):
+    for key in ("regimes", "md_molecules", "batch_sizes", "large_sizes", "train_batch_sizes"):
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     settings = SpeedSettings(**values)
@@ -140,15 +141,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="bench_command", metavar="{speed,accuracy,stability,report}")
 
-    sp = sub.add_parser("speed", help="latency, throughput and memory in three regimes (md, batch, large)")
+    sp = sub.add_parser("speed", help="latency, throughput, memory and training cost (regimes md, batch, large, train)")
     sp.add_argument("--models", default=None, help="comma list of variants or pretrained names, 'all' or 'all-pretrained' (default all)")
     sp.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
     sp.add_argument("--fallback-cpu", action="store_true", help="use the CPU when CUDA is asked for but absent")
     sp.add_argument("--dtype", default=None, choices=["float32", "float64"])
     sp.add_argument("--compile", action="store_true", help="also time every model under torch.compile")
-    sp.add_argument("--regimes", type=_strs, default=None, help="comma list of md,batch,large (default all three)")
+    sp.add_argument("--regimes", type=_strs, default=None, help="comma list of md,batch,large,train (default md,batch,large)")
     sp.add_argument("--md-molecules", type=_strs, default=None, help="molecules of the md regime (default ethanol,aspirin)")
     sp.add_argument("--batch-sizes", type=_ints, default=None, help="molecules per call (default 1,4,16,64,256)")
+    sp.add_argument("--train-batch-sizes", type=_ints, default=None,
+                    help="molecules per training step in the train regime (default 4,16,64)")
     sp.add_argument("--large-sizes", type=_ints, default=None, help="atoms per droplet (default up to 1e4 on CPU, 1e5 on GPU)")
     sp.add_argument("--warmup", type=int, default=None, help="untimed calls per point (default 3)")
     sp.add_argument("--repeats", type=int, default=None, help="most timed calls per point (default 20)")

@@ -108,3 +108,48 @@ def test_bad_regime_and_peer_without_python(tiny_settings):
         speed_mod.run_speed(tiny_settings(regimes=("md", "huge")))
     with pytest.raises(ValueError, match="--peer-python"):
         speed_mod.run_speed(tiny_settings(peer="mace"))
+
+
+def test_train_regime_times_training_steps_and_reports_them(tiny_settings, tmp_path):
+    from forcefields.bench.report import build_report
+
+    result = speed_mod.run_speed(tiny_settings(regimes=("md", "train"), train_batch_sizes=(1, 2)))
+    doc = load_results(result["path"])
+    validate(doc)
+    train = [r for r in doc["records"] if r["regime"] == "train"]
+    assert [r["n_molecules"] for r in train] == [1, 2] and [r["n_atoms"] for r in train] == [21, 42]
+    assert all(r["status"] == "ok" and r["median_s"] > 0 and r["repeats"] >= 1 for r in train)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- bench:start -->\n<!-- bench:end -->\n")
+    report = build_report(result["path"].parents[1], readme=readme)
+    assert "### Training step" in report["report"].read_text()
+    assert "training ms/structure (batch 16)" in readme.read_text()  # column present; batch 16 not timed: "–"
+
+
+def test_compiled_units_record_their_training_points_as_skipped(tiny_settings):
+    result = speed_mod.run_speed(tiny_settings(regimes=("train",), train_batch_sizes=(1,), compile=True))
+    recs = {r["compile"]: r for r in result["records"]}
+    assert recs[False]["status"] == "ok"
+    assert recs[True]["status"] == "skipped" and "second derivative" in recs[True]["reason"]
+
+
+def test_training_step_trains_and_leaves_the_model_as_it_was():
+    from forcefields.bench.systems import batch_systems, to_batch
+    from forcefields.bench.train_step import training_step
+    from forcefields.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("egnn-xs", hidden=8, num_layers=1).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes, grads = [], []
+    model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    weight = next(model.parameters())
+    weight.register_hook(lambda g: grads.append(float(g.abs().sum())))
+    step = training_step(model, to_batch(batch_systems(2)))
+    losses = [step(), step()]
+    assert modes == [True, True] and model.training is False
+    assert len(grads) == 2 and grads[0] > 0  # the loss reached the parameters
+    assert losses[0] == pytest.approx(losses[1]) and losses[0] > 0
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    assert all(p.grad is None for p in model.parameters())
