@@ -308,6 +308,9 @@ class EdgeFrames:
     twice, go through :func:`forcefields.nn.frame_product.frame_product`
     (4-10 % faster steps at batches of 16 and 64, no change at 4; round 7);
     energies and forces alone keep ``torch.bmm``, whose single backward gains nothing from it.
+    The reverse edges' copy of the rotated features (halves swapped, rows
+    signed) is never built: :class:`SO2Linear` with ``paired_endpoints``
+    folds the swap and the signs into its weights (round 8).
 
     See Also
     --------
