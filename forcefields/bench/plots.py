@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .collect import DeviceResults, ok
 
-__all__ = ["plot_throughput", "plot_memory", "plot_pareto", "md_latency_by_model"]
+__all__ = ["plot_throughput", "plot_memory", "plot_training", "plot_pareto", "md_latency_by_model"]
 
 _PEER_STYLE = dict(linestyle="--", color="0.35")
 _PEER_COLORS = ("0.15", "tab:brown", "0.55", "tab:olive")
@@ -110,6 +110,39 @@ def plot_memory(dev: DeviceResults, path: Path) -> Path | None:
     ax.set_xlabel("atoms (water droplet)")
     ax.set_ylabel("peak memory above baseline (MiB)")
     ax.set_title(f"Memory, {dev.label} ({', '.join(methods)})", fontsize=9)
+    return _save(fig, ax, path)
+
+
+def plot_training(dev: DeviceResults, path: Path) -> Path | None:
+    """Cost of a training step per structure against molecules per step (train regime), log x.
+
+    A line per model, coloured by family: a model whose cost per structure
+    falls with the batch uses a larger batch well.
+    """
+    steps: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for r in ok(dev.speed, regime="train"):
+        if r["source"] != "peer" and r.get("median_s"):
+            steps.setdefault((r["family"], r["model"]), []).append((r["n_molecules"], 1e3 * r["median_s"] / r["n_molecules"]))
+    if not steps:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    families = sorted({family for family, _ in steps})
+    cmap = plt.get_cmap("tab10")
+    markers = "osD^v<>"
+    for i, (family, model) in enumerate(sorted(steps)):
+        xs, ys = zip(*sorted(steps[(family, model)]))
+        same_family = [m for f, m in sorted(steps) if f == family]
+        ax.plot(xs, ys, marker=markers[same_family.index(model) % len(markers)], ms=4,
+                color=cmap(families.index(family) % 10), label=model)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    sizes = sorted({n for points in steps.values() for n, _ in points})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set_xlabel("molecules per training step (aspirin)")
+    ax.set_ylabel("ms per structure (forces, loss, backward, AdamW)")
+    ax.set_title(f"Training cost, {dev.label}", fontsize=9)
     return _save(fig, ax, path)
 
 

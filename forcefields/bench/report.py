@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .accuracy import PUBLISHED
 from .collect import DeviceResults, collect, ok, peer_ratio
-from .plots import md_latency_by_model, plot_memory, plot_pareto, plot_survival, plot_throughput
+from .plots import md_latency_by_model, plot_memory, plot_pareto, plot_survival, plot_throughput, plot_training
 
 __all__ = ["build_report", "update_readme", "START", "END"]
 
@@ -220,6 +220,7 @@ def build_report(results: str | Path = "benchmarks/results", readme: str | Path 
         plots = {}
         for title, fn, fname in (("throughput", plot_throughput, "throughput.png"),
                                  ("memory", plot_memory, "memory.png"),
+                                 ("training cost per structure", plot_training, "training.png"),
                                  ("accuracy against speed", plot_pareto, "pareto.png"),
                                  ("MD survival time against temperature", plot_survival, "stability.png")):
             p = fn(dev, dev.folder / fname)

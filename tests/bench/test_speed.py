@@ -123,6 +123,7 @@ def test_train_regime_times_training_steps_and_reports_them(tiny_settings, tmp_p
     readme.write_text("<!-- bench:start -->\n<!-- bench:end -->\n")
     report = build_report(result["path"].parents[1], readme=readme)
     assert "### Training step" in report["report"].read_text()
+    assert [p.name for p in report["plots"] if p.name == "training.png"] == ["training.png"]
     assert "training ms/structure (batch 16)" in readme.read_text()  # column present; batch 16 not timed: "–"
 
 
