@@ -130,7 +130,7 @@ def plot_training(dev: DeviceResults, path: Path) -> Path | None:
     families = sorted({family for family, _ in steps})
     cmap = plt.get_cmap("tab10")
     markers = "osD^v<>"
-    for i, (family, model) in enumerate(sorted(steps)):
+    for family, model in sorted(steps):
         xs, ys = zip(*sorted(steps[(family, model)]))
         same_family = [m for f, m in sorted(steps) if f == family]
         ax.plot(xs, ys, marker=markers[same_family.index(model) % len(markers)], ms=4,

@@ -23,15 +23,16 @@ from __future__ import annotations
 import torch
 from torch.autograd.graph import _get_grad_fn_or_grad_acc
 
-__all__ = ["frame_product"]
+__all__ = ["frame_product", "engine_uses_gradient"]
 
 
-def _engine_uses(ctx, index: int, tensor: torch.Tensor) -> bool:
+def engine_uses_gradient(ctx, index: int, tensor: torch.Tensor) -> bool:
     """Whether the running backward pass needs the gradient of input ``index`` (``tensor``, saved).
 
     True when the input requires a gradient and the engine will execute the
     node that receives it; outside an engine's backward (where that cannot be
-    asked) whenever the input requires a gradient.
+    asked) whenever the input requires a gradient. For the backward of any
+    custom autograd function whose inputs are saved tensors.
     """
     if not ctx.needs_input_grad[index]:
         return False
@@ -55,8 +56,8 @@ class _FrameProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         matrix, x = ctx.saved_tensors
-        grad_matrix = _OuterProduct.apply(grad, x) if _engine_uses(ctx, 0, matrix) else None
-        grad_x = torch.bmm(matrix.transpose(1, 2), grad) if _engine_uses(ctx, 1, x) else None
+        grad_matrix = _OuterProduct.apply(grad, x) if engine_uses_gradient(ctx, 0, matrix) else None
+        grad_x = torch.bmm(matrix.transpose(1, 2), grad) if engine_uses_gradient(ctx, 1, x) else None
         return grad_matrix, grad_x
 
 
@@ -74,8 +75,8 @@ class _OuterProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_outer: torch.Tensor):
         grad, x = ctx.saved_tensors
-        grad_grad = torch.bmm(grad_outer, x) if _engine_uses(ctx, 0, grad) else None
-        grad_x = torch.bmm(grad_outer.transpose(1, 2), grad) if _engine_uses(ctx, 1, x) else None
+        grad_grad = torch.bmm(grad_outer, x) if engine_uses_gradient(ctx, 0, grad) else None
+        grad_x = torch.bmm(grad_outer.transpose(1, 2), grad) if engine_uses_gradient(ctx, 1, x) else None
         return grad_grad, grad_x
 
 

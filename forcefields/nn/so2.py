@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .frame_product import frame_product
+from .frame_product import engine_uses_gradient, frame_product
 
 __all__ = ["SO2Layout", "SO2Linear", "EdgeFrames"]
 
@@ -87,10 +87,10 @@ class _ScaleBothHalves(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x, scales = ctx.saved_tensors
         grad_x = grad_scales = None
-        if ctx.needs_input_grad[0]:
+        if engine_uses_gradient(ctx, 0, x):
             first, second = (grad * scales).unbind(0)
             grad_x = first + second
-        if ctx.needs_input_grad[1]:
+        if engine_uses_gradient(ctx, 1, scales):
             grad_scales = _ScaleBothHalves.apply(x, grad)  # x.unsqueeze(0) * grad, with the same fast backward
         return grad_x, grad_scales
 
@@ -225,16 +225,13 @@ class SO2Linear(nn.Module):
         framed = x.shape[0]
         rows = x.shape[1]
         if self.modulation is not None:
-            sign_rows = sign.repeat_interleave(self.cin).unsqueeze(-1)  # (K_t C_in, 1)
-            weight = torch.stack([
-                self.modulation.weight.index_select(0, self.scale_index),
-                self.modulation.weight.index_select(0, self.reverse_scale_index) * sign_rows,
-            ])
-            bias = torch.stack([
-                self.modulation.bias.index_select(0, self.scale_index),
-                self.modulation.bias.index_select(0, self.reverse_scale_index) * sign_rows.squeeze(-1),
-            ])
-            scales = torch.baddbmm(bias.unsqueeze(1), edge_feat.view(2, framed, -1), weight.transpose(1, 2))
+            # Rows [forward half; reverse half] of the expanded modulation, bias as the last column.
+            rows_of_both = torch.cat([self.scale_index, self.reverse_scale_index])
+            half_sign = torch.stack([torch.ones_like(sign), sign]).repeat_interleave(self.cin, dim=1)
+            table = torch.cat([self.modulation.weight, self.modulation.bias.unsqueeze(-1)], dim=1)
+            table = table.index_select(0, rows_of_both).view(2, -1, table.shape[1]) * half_sign.unsqueeze(-1)
+            weight, bias = table.split([table.shape[2] - 1, 1], dim=2)  # (2, K_t C_in, F), (2, K_t C_in, 1)
+            scales = torch.baddbmm(bias.transpose(1, 2), edge_feat.view(2, framed, -1), weight.transpose(1, 2))
             x = _ScaleBothHalves.apply(x, scales.view(2, framed, rows, self.cin))
         else:
             x = torch.stack([x, x * sign.view(-1, 1)])
