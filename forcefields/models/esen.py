@@ -41,7 +41,6 @@ from ..nn.edge_pairs import pair_edges
 from ..nn.irreps_rotation import EdgeRotation
 from ..nn.radial import BesselBasis, PolynomialEnvelope
 from ..nn.so2 import EdgeFrames, SO2Layout, SO2Linear
-from ..nn.so2_gate import SO2Gate
 from .base import ForceField, ForceFieldConfig
 from .registry import register_family, register_sizes
 
@@ -116,7 +115,7 @@ class InteractionBlock(nn.Module):
         self.conv1 = SO2Linear(
             layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity, paired_endpoints=True
         )
-        self.edge_gate = SO2Gate(lmax, layout.mmax, channels)
+        self.edge_gate = Gate(layout.degrees, channels)
         # As in eSEN, only the first convolution is radially modulated.
         self.conv2 = SO2Linear(layout, channels, channels, 0, parity=parity)
         self.norm_ffn = EquivariantRMSNorm(lmax, channels)
@@ -148,11 +147,9 @@ class InteractionBlock(nn.Module):
         h = self.norm_message(x)
         # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
         m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
-        # In training (paired frames) the |m| blocks go from conv1 through the gate to conv2
-        # without being concatenated: fewer bytes moved, more operations (round 9).
-        paired = frames.reverse_sign is not None
-        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign, as_blocks=paired)
-        m, _ = self.conv2(self.edge_gate(m, gates), None)
+        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
+        m = self.edge_gate(m, gates)
+        m, _ = self.conv2(m, None)
         x = x.index_add(0, dst, frames.from_edge(m))  # from_edge applies the edge weight
         h, gates = self.ffn_in(self.norm_ffn(x))
         h, _ = self.ffn_out(self.ffn_gate(h, gates))

@@ -31,8 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .frame_product import frame_product
-from .pair_product import pair_product
+from .frame_product import engine_uses_gradient, frame_product
 
 __all__ = ["SO2Layout", "SO2Linear", "EdgeFrames"]
 
@@ -64,6 +63,36 @@ class SO2Layout(nn.Module):
         position = {lm: i for i, lm in enumerate(degree_major)}
         index = [position[lm] for lm in order_major]
         self.register_buffer("degree_to_order", torch.tensor(index, dtype=torch.long), persistent=False)
+
+
+class _ScaleBothHalves(torch.autograd.Function):
+    """``x.unsqueeze(0) * scales``: x (E_f, K, C), scales (2, E_f, K, C) -> (2, E_f, K, C).
+
+    The same numbers as the broadcast product, whose backward reduces
+    ``grad * scales`` over the leading dimension of two: on CPU that reduction
+    ran 5x slower than adding the two halves, which is what this backward
+    does (round 8). The backward is written in differentiable operations, so
+    derivatives of every order follow.
+    """
+
+    @staticmethod
+    def forward(x: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0) * scales
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, scales = ctx.saved_tensors
+        grad_x = grad_scales = None
+        if engine_uses_gradient(ctx, 0, x):
+            first, second = (grad * scales).unbind(0)
+            grad_x = first + second
+        if engine_uses_gradient(ctx, 1, scales):
+            grad_scales = _ScaleBothHalves.apply(x, grad)  # x.unsqueeze(0) * grad, with the same fast backward
+        return grad_x, grad_scales
 
 
 class SO2Linear(nn.Module):
@@ -132,19 +161,13 @@ class SO2Linear(nn.Module):
                 self.fc.append(nn.Linear(k * self.cin, factor * k * self.cout, bias=False))
 
     def forward(
-        self,
-        x: torch.Tensor | list[torch.Tensor],
-        edge_feat: torch.Tensor | None,
-        reverse_sign: torch.Tensor | None = None,
-        as_blocks: bool = False,
-    ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]:
+        self, x: torch.Tensor, edge_feat: torch.Tensor, reverse_sign: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the map.
 
         Parameters
         ----------
-        x : (E, K_t, C_in), order-major edge-frame coefficients, or the list of
-            its ``|m|`` blocks (:attr:`block_sizes` rows each), as this map
-            returns them with ``as_blocks``
+        x : (E, K_t, C_in), order-major edge-frame coefficients
         edge_feat : (E, edge_channels), invariant edge features; ignored (may be
             None) without modulation
         reverse_sign : (K_t,) or (K_t, 1) ``±1``, optional (``paired_endpoints`` only)
@@ -153,46 +176,25 @@ class SO2Linear(nn.Module):
             input is ``x`` with its ``[src | dst]`` halves swapped and its rows
             multiplied by ``reverse_sign`` (:meth:`EdgeFrames.endpoints_to_edge`);
             ``edge_feat`` is (2 E_f, edge_channels) in that order.
-        as_blocks : bool
-            Return the output as the list of its ``|m|`` blocks, (E, rows, C_out)
-            each, without concatenating them: a gate and a second map can take
-            them as they are (round 9).
 
         Returns
         -------
-        out : (E, K_t, C_out), order-major, or its blocks with ``as_blocks``
+        out : (E, K_t, C_out), order-major
         extra : (E, extra_scalars), invariant
         """
         if reverse_sign is not None:
-            outputs, extra = self._forward_paired(x, edge_feat, reverse_sign.reshape(-1))
-        else:
-            outputs, extra = self._forward_blocks(x, edge_feat)
-        return (outputs if as_blocks else torch.cat(outputs, dim=1)), extra
-
-    def _forward_blocks(
-        self, x: torch.Tensor | list[torch.Tensor], edge_feat: torch.Tensor | None
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        blocks = list(x) if isinstance(x, (list, tuple)) else None
-        if blocks is not None and [b.shape[1] for b in blocks] != self.block_sizes:
-            raise ValueError(
-                f"SO2Linear takes |m| blocks of {self.block_sizes} rows; got {[b.shape[1] for b in blocks]}."
-            )
-        num_edges = blocks[0].shape[0] if blocks is not None else x.shape[0]
+            return self._forward_paired(x, edge_feat, reverse_sign.reshape(-1))
+        num_edges = x.shape[0]
         if self.modulation is not None:
             # One product over all rows, from the modulation's weights expanded to one
             # row per coefficient: cheaper than a broadcast product per |m| block, whose
             # gradients need a sum over the +m/-m pair (benchmarks/esen_speed, round 7).
             weight = self.modulation.weight.index_select(0, self.scale_index)
             bias = self.modulation.bias.index_select(0, self.scale_index)
-            scales = F.linear(edge_feat, weight, bias).view(num_edges, -1, self.cin)
-            if blocks is None:
-                x = x * scales
-            else:
-                blocks = [b * s for b, s in zip(blocks, scales.split(self.block_sizes, dim=1))]
-        if blocks is None:
-            blocks = x.split(self.block_sizes, dim=1)
+            x = x * F.linear(edge_feat, weight, bias).view(x.shape)
+        blocks = x.split(self.block_sizes, dim=1)
         outputs = []
-        extra = blocks[0].new_zeros(num_edges, 0)
+        extra = x.new_zeros(num_edges, 0)
         for m, (k, fc, block) in enumerate(zip(self.degrees_per_m, self.fc, blocks)):
             if m == 0:
                 y = fc(block.reshape(num_edges, k * self.cin))
@@ -206,12 +208,12 @@ class SO2Linear(nn.Module):
                 # [x₊ | x₋] (E, 2k C_in) times the real form of the complex weight.
                 y = F.linear(block.reshape(num_edges, 2 * k * self.cin), self.complex_weight(fc.weight, k))
             outputs.append(y.reshape(num_edges, 2 * k, self.cout))
-        return outputs, extra
+        return torch.cat(outputs, dim=1), extra
 
     def _forward_paired(
         self, x: torch.Tensor, edge_feat: torch.Tensor, sign: torch.Tensor
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The blocks of :meth:`forward` with ``reverse_sign``, without building the reverse edges' input.
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` with ``reverse_sign``, without building the reverse edges' input.
 
         The swap and the signs are folded into the weights: the reverse edges'
         modulation rows are taken channel-swapped and signed, and their SO(2)
@@ -220,8 +222,6 @@ class SO2Linear(nn.Module):
         """
         if not self.paired_endpoints:
             raise ValueError("reverse_sign needs an SO2Linear built with paired_endpoints=True.")
-        if isinstance(x, (list, tuple)):
-            raise ValueError("reverse_sign needs the whole (E_f, K_t, C_in) input, not its blocks.")
         framed = x.shape[0]
         rows = x.shape[1]
         if self.modulation is not None:
@@ -232,7 +232,7 @@ class SO2Linear(nn.Module):
             table = table.index_select(0, rows_of_both).view(2, -1, table.shape[1]) * half_sign.unsqueeze(-1)
             weight, bias = table.split([table.shape[2] - 1, 1], dim=2)  # (2, K_t C_in, F), (2, K_t C_in, 1)
             scales = torch.baddbmm(bias.transpose(1, 2), edge_feat.view(2, framed, -1), weight.transpose(1, 2))
-            x = pair_product(x, scales.view(2, framed, rows, self.cin), 0)
+            x = _ScaleBothHalves.apply(x, scales.view(2, framed, rows, self.cin))
         else:
             x = torch.stack([x, x * sign.view(-1, 1)])
         blocks = x.split(self.block_sizes, dim=2)
@@ -245,15 +245,15 @@ class SO2Linear(nn.Module):
             if m == 0:
                 y = torch.baddbmm(fc.bias, block.reshape(2, framed, k * self.cin), weights)
                 y, extra = y.split([k * self.cout, self.extra_scalars], dim=-1)
-                outputs.append(y.reshape(2 * framed, k, self.cout))
+                outputs.append(y.reshape(2, framed, k, self.cout))
                 extra = extra.reshape(2 * framed, self.extra_scalars)
             elif self.parity:
                 y = torch.bmm(block.reshape(2, 2 * framed, k * self.cin), weights)
-                outputs.append(y.view(2 * framed, 2 * k, self.cout))
+                outputs.append(y.view(2, framed, 2 * k, self.cout))
             else:
                 y = torch.bmm(block.reshape(2, framed, 2 * k * self.cin), weights)
-                outputs.append(y.view(2 * framed, 2 * k, self.cout))
-        return outputs, extra
+                outputs.append(y.view(2, framed, 2 * k, self.cout))
+        return torch.cat(outputs, dim=2).view(2 * framed, rows, self.cout), extra
 
     def complex_weight(self, weight: torch.Tensor, k: int) -> torch.Tensor:
         """Real form of the complex weight ``W_r + i W_i`` of one ``|m| > 0`` block.

@@ -174,69 +174,15 @@ def test_so2_linear_on_paired_endpoints_equals_the_reverse_edges_built_out(parit
     torch.testing.assert_close(extra, expected_extra, atol=1e-13, rtol=0)
 
 
-@pytest.mark.parametrize("dim", [0, 1])
-def test_pair_product_has_the_broadcast_products_derivatives(dim):
-    from forcefields.nn.pair_product import pair_product
+def test_scaling_both_halves_has_the_broadcast_products_derivatives():
+    from forcefields.nn.so2 import _ScaleBothHalves
 
-    gen = torch.Generator().manual_seed(dim)
-    small = torch.randn(3, 4, 2, generator=gen, dtype=F64, requires_grad=True)
-    shape = list(small.shape)
-    shape.insert(dim, 2)
-    big = torch.randn(*shape, generator=gen, dtype=F64, requires_grad=True)
-    torch.testing.assert_close(pair_product(small, big, dim), small.unsqueeze(dim) * big, rtol=0, atol=0)
-    assert torch.autograd.gradcheck(lambda a, b: pair_product(a, b, dim), (small, big))
-    assert torch.autograd.gradgradcheck(lambda a, b: pair_product(a, b, dim), (small, big))
-    with pytest.raises(ValueError, match="dimension of 2"):
-        pair_product(small, big.transpose(0, 1) if dim == 1 else big[:1], dim)
-
-
-@pytest.mark.parametrize("lmax, mmax", [(1, 1), (2, 2), (4, 2), (3, 0)])
-def test_so2_gate_on_blocks_equals_the_gate_on_the_whole(lmax, mmax):
-    """The gate applied to the |m| blocks, unconcatenated, gives the concatenated gate's numbers and derivatives."""
-    from forcefields.nn.irreps_ops import Gate
-    from forcefields.nn.so2_gate import SO2Gate
-
-    layout = SO2Layout(lmax, mmax)
-    channels, edges = 3, 5
-    gen = torch.Generator().manual_seed(lmax)
-    x = torch.randn(edges, layout.num_coefficients, channels, generator=gen, dtype=F64, requires_grad=True)
-    gates = torch.randn(edges, lmax * channels, generator=gen, dtype=F64, requires_grad=True)
-    whole = Gate(layout.degrees, channels)(x, gates)
-    blocks = SO2Gate(lmax, mmax, channels)(list(x.split(layout.block_sizes, dim=1)), gates)
-    assert [b.shape[1] for b in blocks] == layout.block_sizes
-    torch.testing.assert_close(torch.cat(blocks, dim=1), whole, rtol=0, atol=1e-15)
-    gate = SO2Gate(lmax, mmax, channels)
-    torch.testing.assert_close(gate(x, gates), whole, rtol=0, atol=0)  # whole features: Gate's own numbers
-    assert torch.autograd.gradgradcheck(
-        lambda a, g: torch.cat(gate(list(a.split(layout.block_sizes, dim=1)), g), dim=1), (x, gates)
-    )
-    with pytest.raises(ValueError, match="takes"):
-        gate(blocks[:-1], gates)
-
-
-@pytest.mark.parametrize("paired", [False, True])
-def test_so2_linear_blocks_in_and_out_equal_the_whole(paired):
-    """as_blocks returns the |m| blocks of the output; a list of blocks as input is the same as the whole."""
-    lmax, mmax, cin, cout, edges = 3, 2, 4, 3, 6
-    layout = SO2Layout(lmax, mmax)
-    torch.manual_seed(0)
-    layer = SO2Linear(layout, cin, cout, 5, extra_scalars=2, paired_endpoints=paired).double()
-    x = torch.randn(edges, layout.num_coefficients, cin, dtype=F64)
-    sign = torch.tensor([(-1.0) ** (l + abs(m)) for l, m in layout.components], dtype=F64) if paired else None
-    edge_feat = torch.randn(2 * edges if paired else edges, 5, dtype=F64)
-    whole, extra = layer(x, edge_feat, reverse_sign=sign)
-    blocks, extra_b = layer(x, edge_feat, reverse_sign=sign, as_blocks=True)
-    assert [b.shape[1] for b in blocks] == layout.block_sizes
-    torch.testing.assert_close(torch.cat(blocks, dim=1), whole, rtol=0, atol=0)
-    torch.testing.assert_close(extra_b, extra, rtol=0, atol=0)
-    if not paired:
-        from_blocks, _ = layer(list(x.split(layout.block_sizes, dim=1)), edge_feat)
-        torch.testing.assert_close(from_blocks, whole, rtol=0, atol=1e-14)
-        with pytest.raises(ValueError, match="blocks of"):
-            layer(list(x.split([1, layout.num_coefficients - 1], dim=1)), edge_feat)
-    else:
-        with pytest.raises(ValueError, match="not its blocks"):
-            layer(list(x.split(layout.block_sizes, dim=1)), edge_feat, reverse_sign=sign)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 2, generator=gen, dtype=F64, requires_grad=True)
+    scales = torch.randn(2, 3, 4, 2, generator=gen, dtype=F64, requires_grad=True)
+    torch.testing.assert_close(_ScaleBothHalves.apply(x, scales), x.unsqueeze(0) * scales, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(_ScaleBothHalves.apply, (x, scales))
+    assert torch.autograd.gradgradcheck(_ScaleBothHalves.apply, (x, scales))
 
 
 def test_so2_linear_paired_input_needs_the_paired_layer_and_even_channels():
