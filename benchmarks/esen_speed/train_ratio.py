@@ -12,6 +12,9 @@ backward pass, on rattled copies of aspirin (21 atoms), float32, one thread,
 eager, with :func:`forcefields.allocator.tune_malloc`. Time is the CPU time of
 the timing thread, ms per structure. The first model is the reference of the
 ratios. Writes ``train_ratio.json`` next to this script.
+
+A model may carry config overrides after ``@``, e.g. ``esen-l2-xs@mmax=1``
+(several: ``name@key=value@key=value``), to time a variant that is not registered.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ from profile_esen import aspirin, train_step, training_batch
 HERE = Path(__file__).resolve().parent
 
 
+def build(spec: str):
+    """The model named by ``name[@key=value...]``: a registered variant with config overrides."""
+    name, *pairs = spec.split("@")
+    overrides = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
+    return create_model(name, **overrides)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="egnn-s,esen-l2-xs,mpnn-s", help="first one is the reference")
@@ -50,7 +66,7 @@ def main() -> None:
         models = {}
         for name in names:
             torch.manual_seed(0)
-            models[name] = create_model(name).train()
+            models[name] = build(name).train()
             for _ in range(2):  # warm-up
                 train_step(models[name], loss_fn, batch)
         cpu = {name: [] for name in names}
