@@ -22,22 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from forcefields.allocator import tune_malloc
-from forcefields.models import create_model
 from forcefields.training.losses import EnergyForceLoss
-from profile_esen import aspirin, train_step, training_batch
+from profile_esen import aspirin, interleaved_cpu_ms, model_from_spec, train_step, training_batch
 
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="egnn-s,esen-l2-xs", help="first one is the reference of the ratios")
+    parser.add_argument("--models", default="egnn-s,esen-l2-xs",
+                        help="first one is the reference of the ratios; overrides after @, e.g. esen-l2-xs@mmax=1")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--out", default=str(HERE / "fixed_cost.json"))
@@ -53,17 +52,13 @@ def main() -> None:
     models = {}
     for name in names:
         torch.manual_seed(0)
-        models[name] = create_model(name).train()
+        models[name] = model_from_spec(name).train()
         for batch in batches.values():
             for _ in range(2):  # warm-up
                 train_step(models[name], loss_fn, batch)
-    points = [(name, size) for name in names for size in batches]
-    step_ms = {point: [] for point in points}
-    for r in range(args.rounds):
-        for name, size in points[r % len(points):] + points[: r % len(points)]:
-            start = time.thread_time()
-            train_step(models[name], loss_fn, batches[size])
-            step_ms[(name, size)].append(1e3 * (time.thread_time() - start))
+    steps = {(name, size): (lambda m=models[name], b=batches[size]: train_step(m, loss_fn, b))
+             for name in names for size in batches}
+    step_ms = interleaved_cpu_ms(steps, args.rounds)
     rows = []
     for name in names:
         one, many = statistics.median(step_ms[(name, 1)]), statistics.median(step_ms[(name, args.batch)])

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ import torch
 from forcefields.allocator import tune_malloc
 from forcefields.models import create_model
 from forcefields.training.losses import EnergyForceLoss
-from profile_esen import aspirin, train_step, training_batch
+from profile_esen import aspirin, interleaved_cpu_ms, train_step, training_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,13 +74,9 @@ def main() -> None:
             for model in variants.values():
                 for _ in range(2):  # warm-up
                     train_step(model, loss_fn, batch)
-            times = {key: [] for key in variants}
-            keys = list(variants)
-            for r in range(args.rounds):
-                for key in keys if r % 2 == 0 else keys[::-1]:
-                    start = time.thread_time()
-                    train_step(variants[key], loss_fn, batch)
-                    times[key].append(1e3 * (time.thread_time() - start) / size)
+            steps = {key: (lambda m=model: train_step(m, loss_fn, batch)) for key, model in variants.items()}
+            times = {key: [ms / size for ms in values]
+                     for key, values in interleaved_cpu_ms(steps, args.rounds, order="mirror").items()}
             for name in args.models.split(","):
                 a, b = times[(name, "A")], times[(name, "B")]
                 ratio = statistics.median(y / x for x, y in zip(a, b))

@@ -75,6 +75,49 @@ def timed(fn, repeats: int, warmup: int = 2, budget_s: float = 4.0) -> dict:
             "cpu_median_ms": 1e3 * statistics.median(cpu), "cpu_min_ms": 1e3 * min(cpu), "repeats": len(times)}
 
 
+def model_from_spec(spec: str):
+    """The model named by ``name[@key=value...]``: a registered variant with config overrides.
+
+    Values are read as JSON where they parse (``mmax=1`` is an int), else as strings.
+    """
+    name, *pairs = spec.split("@")
+    overrides = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
+    return create_model(name, **overrides)
+
+
+def interleaved_cpu_ms(steps: dict, rounds: int, order: str = "rotate") -> dict:
+    """Thread CPU time (ms) of every step in ``steps`` (key -> callable), each run once per round.
+
+    Running all of them in every round lets load from other jobs fall on all
+    alike. ``order="rotate"`` starts each round one step further along the
+    list; ``"mirror"`` reverses the list every other round (ABBA...).
+
+    Returns
+    -------
+    dict key -> list of ``rounds`` times in ms
+    """
+    keys = list(steps)
+    times = {key: [] for key in keys}
+    for r in range(rounds):
+        if order == "rotate":
+            sequence = keys[r % len(keys):] + keys[: r % len(keys)]
+        elif order == "mirror":
+            sequence = keys if r % 2 == 0 else keys[::-1]
+        else:
+            raise ValueError(f"order must be 'rotate' or 'mirror', not {order!r}.")
+        for key in sequence:
+            start = time.thread_time()
+            steps[key]()
+            times[key].append(1e3 * (time.thread_time() - start))
+    return times
+
+
 def md_step(model, batch):
     out = model(batch, compute_forces=True)
     return out["energy"], out["forces"]

@@ -22,30 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from forcefields.allocator import tune_malloc
-from forcefields.models import create_model
 from forcefields.training.losses import EnergyForceLoss
-from profile_esen import aspirin, train_step, training_batch
+from profile_esen import aspirin, interleaved_cpu_ms, model_from_spec, train_step, training_batch
 
 HERE = Path(__file__).resolve().parent
-
-
-def build(spec: str):
-    """The model named by ``name[@key=value...]``: a registered variant with config overrides."""
-    name, *pairs = spec.split("@")
-    overrides = {}
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        try:
-            overrides[key] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[key] = text
-    return create_model(name, **overrides)
 
 
 def main() -> None:
@@ -66,16 +51,12 @@ def main() -> None:
         models = {}
         for name in names:
             torch.manual_seed(0)
-            models[name] = build(name).train()
+            models[name] = model_from_spec(name).train()
             for _ in range(2):  # warm-up
                 train_step(models[name], loss_fn, batch)
-        cpu = {name: [] for name in names}
-        for r in range(args.rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
-            for name in order:
-                c0 = time.thread_time()
-                train_step(models[name], loss_fn, batch)
-                cpu[name].append(1e3 * (time.thread_time() - c0) / size)
+        steps = {name: (lambda m=models[name]: train_step(m, loss_fn, batch)) for name in names}
+        step_ms = interleaved_cpu_ms(steps, args.rounds)
+        cpu = {name: [ms / size for ms in step_ms[name]] for name in names}
         reference = statistics.median(cpu[names[0]])
         for name in names:
             median = statistics.median(cpu[name])

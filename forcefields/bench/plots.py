@@ -143,18 +143,16 @@ def plot_training(dev: DeviceResults, path: Path) -> Path | None:
     ax.set_xlabel("molecules per training step (aspirin)")
     ax.set_ylabel("ms per structure (forces, loss, backward, AdamW)")
     ax.set_title(f"Training cost, {dev.label}", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: the lines fill the panel
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, legend_outside=True)  # the lines fill the panel
 
 
-def _save(fig, ax, path: Path) -> Path:
-    """Grid, legend, tight layout, write the PNG and free the figure."""
+def _save(fig, ax, path: Path, legend_outside: bool = False) -> Path:
+    """Grid, legend (inside, or right of the axes), tight layout, write the PNG and free the figure."""
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if legend_outside:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     _plt().close(fig)
