@@ -9,6 +9,11 @@
   per step and per structure. Eager only: ``torch.compile`` cannot take the
   second derivative that training on conservative forces needs.
 
+With ``side_by_side`` the models take turns at every point
+(:func:`bench_side_by_side`) instead of running one after another, so drift
+in the machine's speed falls on all of them alike and their ratios hold; the
+peers, in their own processes, still run after them.
+
 Batch and large sizes grow until a call would take longer than
 ``max_call_s`` (predicted linearly from the previous size), memory runs out,
 or the run's time budget is spent; the points left are recorded as skipped
@@ -35,7 +40,7 @@ from .memory import PeakMemory
 from .resolve import as_dtype, expand_model_names, maybe_compile, resolve_model
 from .store import ResultWriter, new_run_id, now_iso
 from .systems import batch_systems, md_systems, to_batch, water_droplet
-from .timing import Timing, measure
+from .timing import Timing, measure, measure_rounds, summarize, warm_up
 from .train_step import training_step
 
 __all__ = ["SpeedSettings", "run_speed", "DEFAULT_LARGE_SIZES"]
@@ -73,6 +78,8 @@ class SpeedSettings:
     out : results root; fallback_cpu : CPU when CUDA is absent
     rmd17_root : rMD17 folder, for "rmd17:<molecule>" md molecules
     progress : show a rich progress bar
+    side_by_side : time all models (and compile modes) at each point in turns
+        instead of one model after another; all stay in memory
     """
 
     models: list[str] | str = "all"
@@ -100,6 +107,7 @@ class SpeedSettings:
     fallback_cpu: bool = False
     rmd17_root: str | None = None
     progress: bool = True
+    side_by_side: bool = False
 
     def check(self) -> None:
         bad = [r for r in self.regimes if r not in REGIMES]
@@ -216,6 +224,90 @@ def _count_edges(batch, cutoff: float) -> int:
     return int(radius_graph(batch.pos, cutoff, batch.batch).shape[1])
 
 
+class _Unit:
+    """One model in one compile mode: its model, its records so far and what it has learnt.
+
+    ``skip`` and ``prepare`` hold the rules both timing orders share: a
+    failed compilation fails every later point, a spent budget or a predicted
+    call over ``max_call_s`` skips it, compiled units skip training steps, and
+    after an out-of-memory error the regime's larger sizes are skipped too.
+    """
+
+    def __init__(self, name: str, compiled: bool, s: SpeedSettings, device: torch.device, base: dict):
+        self.name, self.compiled, self.s, self.device = name, compiled, s, device
+        self.dtype = as_dtype(s.dtype)
+        self.model, info = resolve_model(name, dtype=self.dtype, device=device, seed=s.seed, overrides=s.overrides)
+        self.fn = maybe_compile(self.model, compiled)
+        self.cutoff = float(self.model.cutoff)
+        self.base = dict(base, model=name, family=info["family"], source=info["source"], params=info["params"],
+                         compile=compiled, compile_status="ok" if compiled else "off")
+        self.records: list[dict] = []
+        self.compile_error: str | None = None
+        self.last: dict[str, tuple[int, float]] = {}  # regime -> (n_atoms, median_s)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}{' (compiled)' if self.compiled else ''}"
+
+    def skip(self, p: _Point, deadline: float) -> bool:
+        """Record ``p`` as failed or skipped and return True when it is not to be timed."""
+        reason = status = None
+        prev = self.last.get(p.regime)
+        if self.compile_error is not None:
+            status, reason = "failed", f"torch.compile failed: {self.compile_error}"
+        elif time.perf_counter() > deadline:
+            status, reason = "skipped", "time budget exhausted"
+        elif self.compiled and p.regime == "train":
+            status, reason = "skipped", ("training steps are timed eagerly only: torch.compile cannot take the "
+                                         "second derivative of training on conservative forces")
+        elif prev and prev[1] * p.n_atoms / prev[0] > self.s.max_call_s:
+            status, reason = "skipped", f"time cap: a call would take over {self.s.max_call_s:g} s (--max-call-s)"
+        if status is None:
+            return False
+        self.records.append(_record(self.base, p, status=status, reason=reason))
+        return True
+
+    def prepare(self, p: _Point) -> tuple[Callable[[], Any], int]:
+        """The call that ``p`` times, and the number of edges of its structures."""
+        batch = to_batch(p.structures, device=self.device, dtype=self.dtype)
+        n_edges = _count_edges(batch, self.cutoff)
+        if p.regime == "train":
+            return training_step(self.model, batch, seed=self.s.seed), n_edges
+        cutoff, fn = self.cutoff, self.fn
+
+        def call():
+            # The neighbour list is built here, eagerly, in both compile modes:
+            # compilation covers the network, not torch-cluster's custom op.
+            batch.edge_index = radius_graph(batch.pos, cutoff, batch.batch)
+            out = fn(batch)
+            return out["energy"].detach().cpu(), out["forces"].detach().cpu()
+
+        return call, n_edges
+
+    def done(self, p: _Point, timing: Timing, peak: PeakMemory | None, n_edges: int) -> None:
+        self.records.append(_record(self.base, p, timing=timing, peak=peak, n_edges=n_edges))
+        self.last[p.regime] = (p.n_atoms, timing.median_s)
+
+    def failed(self, p: _Point, err: BaseException) -> None:
+        reason = _error_line(err)
+        if self.compiled and not any(r["status"] == "ok" for r in self.records):
+            self.compile_error = reason
+            for r in self.records:
+                r["compile_status"] = "failed"
+            self.base["compile_status"] = "failed"
+            self.records.append(_record(self.base, p, status="failed", reason=f"torch.compile failed: {reason}"))
+        elif _is_oom(err):
+            self.records.append(_record(self.base, p, status="oom", reason=reason))
+            self.last[p.regime] = (p.n_atoms, float("inf"))
+        else:
+            self.records.append(_record(self.base, p, status="failed", reason=reason))
+
+
+def _free(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def bench_model(
     name: str,
     compiled: bool,
@@ -226,75 +318,81 @@ def bench_model(
     deadline: float,
     on_point: Callable[[str], None] = lambda _: None,
 ) -> list[dict]:
-    """All points of one model in one compile mode; never raises for a point."""
-    dtype = as_dtype(s.dtype)
-    model, info = resolve_model(name, dtype=dtype, device=device, seed=s.seed, overrides=s.overrides)
-    fn = maybe_compile(model, compiled)
-    cutoff = float(model.cutoff)
-    base = dict(base, model=name, family=info["family"], source=info["source"], params=info["params"],
-                compile=compiled, compile_status="ok" if compiled else "off")
-    records: list[dict] = []
-    compile_error: str | None = None
-    last: dict[str, tuple[int, float]] = {}  # regime -> (n_atoms, median_s)
-
+    """All points of one model in one compile mode, one after another; never raises for a point."""
+    unit = _Unit(name, compiled, s, device, base)
     for p in points:
-        on_point(f"{name}{' (compiled)' if compiled else ''}: {p.regime} {p.system} {p.n_atoms} atoms")
-        prev = last.get(p.regime)
-        if compile_error is not None:
-            records.append(_record(base, p, status="failed", reason=f"torch.compile failed: {compile_error}"))
+        on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms")
+        if unit.skip(p, deadline):
             continue
-        if time.perf_counter() > deadline:
-            records.append(_record(base, p, status="skipped", reason="time budget exhausted"))
-            continue
-        if compiled and p.regime == "train":
-            records.append(_record(base, p, status="skipped", reason=(
-                "training steps are timed eagerly only: torch.compile cannot take the second derivative "
-                "of training on conservative forces")))
-            continue
-        if prev and prev[1] * p.n_atoms / prev[0] > s.max_call_s:
-            records.append(_record(base, p, status="skipped",
-                                   reason=f"time cap: a call would take over {s.max_call_s:g} s (--max-call-s)"))
-            continue
-        batch = to_batch(p.structures, device=device, dtype=dtype)
-
-        def call(batch=batch):
-            # The neighbour list is built here, eagerly, in both compile modes:
-            # compilation covers the network, not torch-cluster's custom op.
-            batch.edge_index = radius_graph(batch.pos, cutoff, batch.batch)
-            out = fn(batch)
-            return out["energy"].detach().cpu(), out["forces"].detach().cpu()
-
         try:
-            if p.regime == "train":
-                call = training_step(model, batch, seed=s.seed)
-            n_edges = _count_edges(batch, cutoff)
+            call, n_edges = unit.prepare(p)
             with PeakMemory(device) as peak:
                 timing = measure(
                     call, device, warmup=s.warmup, repeats=s.repeats, min_repeats=s.min_repeats,
                     max_time_s=max(min(s.max_time_per_point_s, deadline - time.perf_counter()), 0.0),
                 )
-            records.append(_record(base, p, timing=timing, peak=peak, n_edges=n_edges))
-            last[p.regime] = (p.n_atoms, timing.median_s)
+            unit.done(p, timing, peak, n_edges)
         except KeyboardInterrupt:
             raise
         except Exception as err:  # recorded: one point must not sink the run
-            reason = _error_line(err)
-            if compiled and not any(r["status"] == "ok" for r in records):
-                compile_error = reason
-                for r in records:
-                    r["compile_status"] = "failed"
-                base["compile_status"] = "failed"
-                records.append(_record(base, p, status="failed", reason=f"torch.compile failed: {reason}"))
-            elif _is_oom(err):
-                records.append(_record(base, p, status="oom", reason=reason))
-                last[p.regime] = (p.n_atoms, float("inf"))
-            else:
-                records.append(_record(base, p, status="failed", reason=reason))
+            unit.failed(p, err)
         finally:
-            del batch
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-    return records
+            call = None
+            _free(device)
+    return unit.records
+
+
+def bench_side_by_side(
+    units: list[tuple[str, bool]],
+    points: list[_Point],
+    s: SpeedSettings,
+    device: torch.device,
+    base: dict,
+    deadline: float,
+    on_point: Callable[[str], None] = lambda _: None,
+    on_records: Callable[[list[dict]], None] = lambda _: None,
+) -> list[dict]:
+    """Every point timed for all units side by side (:func:`.timing.measure_rounds`); never raises for a point.
+
+    ``on_records`` receives each point's records as soon as it is done (the
+    harness saves them, so an interrupted run keeps its finished points).
+
+    All models stay in memory for the whole run. Each unit is warmed up on its
+    own (its peak memory is read then, since a peak while the others run in
+    between would not be its own); then the units take turns. The time per
+    point is ``max_time_per_point_s`` per unit, as when they run one after another.
+    """
+    built = [_Unit(name, compiled, s, device, base) for name, compiled in units]
+    for p in points:
+        before = {unit: len(unit.records) for unit in built}
+        calls, edges, peaks, warm = {}, {}, {}, {}
+        for unit in built:
+            on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms (side by side)")
+            if unit.skip(p, deadline):
+                continue
+            try:
+                call, n_edges = unit.prepare(p)
+                with PeakMemory(device) as peak:
+                    first, last = warm_up(call, device, s.warmup)
+                calls[unit], edges[unit], peaks[unit], warm[unit] = call, n_edges, peak, (first, last)
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:
+                unit.failed(p, err)
+        if calls:
+            budget = max(min(s.max_time_per_point_s * len(calls), deadline - time.perf_counter()), 0.0)
+            timed = measure_rounds(calls, device, repeats=s.repeats, min_repeats=s.min_repeats, max_time_s=budget,
+                                   call_s={u: warm[u][1] for u in calls})
+            for unit, times in timed.items():
+                if isinstance(times, BaseException):
+                    unit.failed(p, times)
+                else:
+                    timing = summarize(times, warmup=max(s.warmup, 1), first_call_s=warm[unit][0])
+                    unit.done(p, timing, peaks[unit], edges[unit])
+        calls = None
+        _free(device)
+        on_records([r for unit in built for r in unit.records[before[unit]:]])
+    return [r for unit in built for r in unit.records]
 
 
 def _progress(enabled: bool, total: int):
@@ -366,10 +464,15 @@ def run_speed(settings: SpeedSettings) -> dict:
                 progress.update(task, description=desc)
                 progress.advance(task)
 
-        for name, compiled in units:
-            deadline = time.perf_counter() + share if share else float("inf")
-            writer.add(bench_model(name, compiled, points, s, device, base, deadline, on_point))
-            gc.collect()  # the model of this unit is gone; free its memory before the next
+        if s.side_by_side:
+            deadline = time.perf_counter() + share * len(units) if share else float("inf")
+            bench_side_by_side(units, points, s, device, base, deadline, on_point, on_records=writer.add)
+            gc.collect()
+        else:
+            for name, compiled in units:
+                deadline = time.perf_counter() + share if share else float("inf")
+                writer.add(bench_model(name, compiled, points, s, device, base, deadline, on_point))
+                gc.collect()  # the model of this unit is gone; free its memory before the next
 
         for peer, python, runner in peer_runs:
             on_point(f"peer {peer} ({len(s.peer_models)} model(s), its own process)")

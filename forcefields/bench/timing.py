@@ -10,6 +10,13 @@
    ``min_repeats`` the loop stops early once ``max_time_s`` is spent.
 4. Reported: median, 10th and 90th percentile, mean, standard deviation and
    the number of timed calls.
+
+:func:`measure_rounds` times several calls *side by side* instead: after each
+has been warmed up on its own (:func:`warm_up`), they take turns in rounds, a
+short burst of timed calls each, the order rotating from round to round. On a
+shared machine whose speed drifts by tens of percent over minutes, timing one
+model after another moves their ratio with the drift; taking turns puts the
+drift on all of them alike.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["Timing", "synchronize", "measure", "summarize"]
+__all__ = ["Timing", "synchronize", "measure", "summarize", "warm_up", "measure_rounds"]
 
 
 @dataclass
@@ -107,21 +114,99 @@ def measure(
         raise ValueError(f"repeats={repeats} must be at least 1.")
     min_repeats = max(1, min(min_repeats, repeats))
     device = torch.device(device)
-    synchronize(device)
-    t0 = time.perf_counter()
-    fn()
-    synchronize(device)
-    first = time.perf_counter() - t0
-    for _ in range(max(warmup, 1) - 1):
-        fn()
-    synchronize(device)
+    first, _ = warm_up(fn, device, warmup)
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeats:
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - t0)
+        times.append(_timed_call(fn, device))
         if max_time_s is not None and len(times) >= min_repeats and time.perf_counter() - start > max_time_s:
             break
     return summarize(times, warmup=max(warmup, 1), first_call_s=first)
+
+
+def _timed_call(fn: Callable[[], object], device: torch.device) -> float:
+    t0 = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t0
+
+
+def warm_up(fn: Callable[[], object], device: torch.device | str, warmup: int) -> tuple[float, float]:
+    """The untimed part of the protocol: ``max(warmup, 1)`` calls of ``fn``.
+
+    Returns
+    -------
+    first_call_s : float, the first call (compilation included for a compiled model)
+    last_call_s : float, the last warm-up call (the first call when ``warmup <= 1``),
+        an estimate of one warm call
+    """
+    device = torch.device(device)
+    synchronize(device)
+    first = last = _timed_call(fn, device)
+    for _ in range(max(warmup, 1) - 1):
+        last = _timed_call(fn, device)
+    return first, last
+
+
+def measure_rounds(
+    fns: dict,
+    device: torch.device | str = "cpu",
+    *,
+    repeats: int = 20,
+    min_repeats: int = 3,
+    max_time_s: float | None = None,
+    burst_s: float = 0.05,
+    call_s: dict | None = None,
+) -> dict:
+    """Time several warmed-up calls side by side, in rotating rounds.
+
+    Each round gives every call still short of ``repeats`` timed calls one
+    burst of back-to-back calls (about ``burst_s`` seconds of them, at least
+    one), so a call still runs with its own data in the caches, as in
+    :func:`measure`; round ``r`` starts with the ``r``-th call of the list.
+
+    Parameters
+    ----------
+    fns : dict key -> callable with no arguments, already warmed up (:func:`warm_up`)
+    device : where the calls queue their work; CUDA is synchronised around each call
+    repeats : most timed calls of each
+    min_repeats : fewest timed calls of each, whatever ``max_time_s`` says
+    max_time_s : stop starting rounds once this many seconds are spent in all
+        (after every call has ``min_repeats``); None for no cap
+    burst_s : seconds of calls per burst
+    call_s : dict key -> estimated seconds of one call (sizes the bursts);
+        missing keys get bursts of one call
+
+    Returns
+    -------
+    dict key -> list of timed calls (seconds), or the exception the call
+    raised; a call that raised is not called again.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be at least 1.")
+    min_repeats = max(1, min(min_repeats, repeats))
+    device = torch.device(device)
+    call_s = call_s or {}
+    keys = list(fns)
+    burst = {k: max(1, int(burst_s / call_s[k])) if call_s.get(k) else 1 for k in keys}
+    results: dict = {k: [] for k in keys}
+    start = time.perf_counter()
+    r = 0
+    while True:
+        live = [k for k in keys if isinstance(results[k], list) and len(results[k]) < repeats]
+        if not live:
+            break
+        done_min = all(len(results[k]) >= min_repeats for k in keys if isinstance(results[k], list))
+        if done_min and max_time_s is not None and time.perf_counter() - start > max_time_s:
+            break
+        shift = r % len(live)
+        for k in live[shift:] + live[:shift]:
+            try:
+                for _ in range(min(burst[k], repeats - len(results[k]))):
+                    results[k].append(_timed_call(fns[k], device))
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:  # reported per call: one failure must not sink the others
+                results[k] = err
+        r += 1
+    return results

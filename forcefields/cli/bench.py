@@ -60,7 +60,7 @@ def _speed(args: argparse.Namespace) -> int:
         "min_repeats": args.min_repeats, "max_time_per_point_s": args.max_time_per_point,
         "max_call_s": args.max_call_s, "time_budget_s": args.time_budget, "threads": args.threads, "seed": args.seed,
         "peer": args.peer, "peer_python": args.peer_python, "out": args.out, "fallback_cpu": args.fallback_cpu or None,
-        "rmd17_root": args.root,
+        "rmd17_root": args.root, "side_by_side": args.side_by_side or None,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if args.override:
@@ -171,6 +171,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--root", default=None, help="rMD17 folder, for md molecules named rmd17:<molecule>")
     sp.add_argument("--config", default=None, help="JSON file of settings (benchmarks/configs/*.json); flags override it")
     sp.add_argument("--out", default=None, help="results root (default benchmarks/results)")
+    sp.add_argument("--side-by-side", action="store_true",
+                    help="time the models in turns at every point instead of one after another, so drift in the "
+                         "machine's speed falls on all alike (all models stay in memory)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.set_defaults(func=_speed)
 

@@ -154,3 +154,49 @@ def test_training_step_trains_and_leaves_the_model_as_it_was():
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_side_by_side_times_every_model_at_every_point_and_saves_each_point(tiny_settings, monkeypatch):
+    saved = []
+    real_add = speed_mod.ResultWriter.add
+
+    def add(self, records):
+        saved.append([(r["model"], r["regime"], r["n_atoms"]) for r in records])
+        real_add(self, records)
+
+    monkeypatch.setattr(speed_mod.ResultWriter, "add", add)
+    settings = tiny_settings(models="mpnn-xs,egnn-xs", regimes=("md", "train"), train_batch_sizes=(1,), side_by_side=True)
+    result = speed_mod.run_speed(settings)
+    doc = load_results(result["path"])
+    validate(doc)
+    recs = doc["records"]
+    assert all(r["status"] == "ok" and r["repeats"] >= 1 and r["peak_mem_mb"] is not None for r in recs), recs
+    assert sorted((r["model"], r["regime"]) for r in recs) == [
+        ("egnn-xs", "md"), ("egnn-xs", "train"), ("mpnn-xs", "md"), ("mpnn-xs", "train")]
+    # One save per point, each holding both models' records of that point.
+    assert saved == [[("mpnn-xs", "md", 9), ("egnn-xs", "md", 9)], [("mpnn-xs", "train", 21), ("egnn-xs", "train", 21)]]
+    assert doc["runs"][-1]["settings"]["side_by_side"] is True
+
+
+def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypatch):
+    real_prepare = speed_mod._Unit.prepare
+
+    def prepare(self, p):
+        call, n_edges = real_prepare(self, p)
+        if self.name != "egnn-xs":
+            return call, n_edges
+        count = []
+
+        def flaky():
+            count.append(1)
+            if len(count) > 1:  # the warm-up passes, a timed call fails
+                raise RuntimeError("boom")
+            return call()
+
+        return flaky, n_edges
+
+    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+    result = speed_mod.run_speed(tiny_settings(models="mpnn-xs,egnn-xs", regimes=("md",), side_by_side=True))
+    recs = {r["model"]: r for r in result["records"]}
+    assert recs["mpnn-xs"]["status"] == "ok"
+    assert recs["egnn-xs"]["status"] == "failed" and recs["egnn-xs"]["reason"] == "RuntimeError: boom"

@@ -78,3 +78,30 @@ def test_molecules_and_batches():
     batch = to_batch(mols)
     assert batch.num_graphs == 4 and batch.pos.shape == (84, 3) and batch.pos.dtype == torch.float32
     assert not hasattr(batch, "edge_index") or batch.edge_index is None
+
+
+def test_measure_rounds_takes_turns_in_rotating_order_with_bursts():
+    from forcefields.bench.timing import measure_rounds
+
+    order = []
+    fns = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    times = measure_rounds(fns, "cpu", repeats=4, min_repeats=4, call_s={"a": 0.5, "b": 0.02, "c": 0.5}, burst_s=0.04)
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
+    # b runs in bursts of two; every round starts one call further along the live list.
+    assert order[:4] == ["a", "b", "b", "c"]
+    assert order[4:8] == ["b", "b", "c", "a"]
+    assert order[8:] == ["a", "c", "c", "a"]  # b is done; the rotation goes on over a and c
+
+
+def test_measure_rounds_reports_a_failing_call_and_goes_on_with_the_others():
+    from forcefields.bench.timing import measure_rounds
+
+    def boom():
+        raise ValueError("bad call")
+
+    times = measure_rounds({"ok": lambda: None, "bad": boom}, "cpu", repeats=3, min_repeats=1)
+    assert len(times["ok"]) == 3
+    assert isinstance(times["bad"], ValueError)
+
+    times = measure_rounds({"x": lambda: None, "y": lambda: None}, "cpu", repeats=1000, min_repeats=2, max_time_s=0.0)
+    assert len(times["x"]) == len(times["y"]) == 2  # the cap stops new rounds once both have min_repeats
