@@ -202,8 +202,10 @@ class SO2Linear(nn.Module):
                 outputs.append(y.reshape(num_edges, k, self.cout))
                 continue
             if self.parity:
-                # W_r acts on x₊ and x₋ alike: one product over 2E rows.
-                y = fc(block.reshape(num_edges, 2, k * self.cin))
+                # W_r acts on x₊ and x₋ alike: one product over 2E rows. Reshaped to 2-d here:
+                # given the 3-d view, torch.matmul makes one small product per edge when the
+                # weight needs no gradient (frozen or inference-only models).
+                y = fc(block.reshape(num_edges * 2, k * self.cin))
             else:
                 # [x₊ | x₋] (E, 2k C_in) times the real form of the complex weight.
                 y = F.linear(block.reshape(num_edges, 2 * k * self.cin), self.complex_weight(fc.weight, k))

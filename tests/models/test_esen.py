@@ -155,6 +155,33 @@ def test_so2_linear_without_parity_is_a_complex_product_per_order():
 
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+def test_so2_linear_orders_are_one_matrix_product_over_all_edges(frozen):
+    """Frozen weights (inference after ``requires_grad_(False)``, frozen fine-tuning parts) must not
+    turn an order's product into one small matrix product per edge: ``torch.matmul`` does that to a
+    3-d input that is not contiguous when the weight needs no gradient (about 10 % of an MD step)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Products(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in ("bmm", "baddbmm"):
+                self.batches.append(args[0].shape[0] if func.overloadpacket.__name__ == "bmm" else args[1].shape[0])
+            return func(*args, **(kwargs or {}))
+
+    layout = SO2Layout(2, 2)
+    layer = SO2Linear(layout, 4, 3, edge_channels=5)
+    layer.requires_grad_(not frozen)
+    x = torch.randn(50, layout.num_coefficients, 4, requires_grad=True)
+    products = Products()
+    with products:
+        out, _ = layer(x, torch.randn(50, 5))
+        out.square().sum().backward()
+    assert products.batches == []  # every product is a plain matrix product over all edges
+
 @pytest.mark.parametrize("parity", [True, False])
 @pytest.mark.parametrize("edge_channels", [4, 0])
 def test_so2_linear_on_paired_endpoints_equals_the_reverse_edges_built_out(parity, edge_channels):
