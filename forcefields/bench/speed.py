@@ -348,12 +348,14 @@ def bench_side_by_side(
     s: SpeedSettings,
     device: torch.device,
     base: dict,
-    deadline: float,
+    share: float | None,
     on_point: Callable[[str], None] = lambda _: None,
     on_records: Callable[[list[dict]], None] = lambda _: None,
 ) -> list[dict]:
     """Every point timed for all units side by side (:func:`.timing.measure_rounds`); never raises for a point.
 
+    ``share`` is each unit's time budget (s; None: no cap), counted over its
+    own calls only, so a slow model spends its share and not the others'.
     ``on_records`` receives each point's records as soon as it is done (the
     harness saves them, so an interrupted run keeps its finished points).
 
@@ -363,30 +365,38 @@ def bench_side_by_side(
     point is ``max_time_per_point_s`` per unit, as when they run one after another.
     """
     built = [_Unit(name, compiled, s, device, base) for name, compiled in units]
+    spent = {unit: 0.0 for unit in built}  # seconds of each unit's own calls
+
+    def left(unit) -> float:
+        return share - spent[unit] if share else float("inf")
+
     for p in points:
         before = {unit: len(unit.records) for unit in built}
         calls, edges, peaks, warm = {}, {}, {}, {}
         for unit in built:
             on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms (side by side)")
-            if unit.skip(p, deadline):
+            if unit.skip(p, deadline=time.perf_counter() + left(unit)):
                 continue
             try:
                 call, n_edges = unit.prepare(p)
+                t0 = time.perf_counter()
                 with PeakMemory(device) as peak:
                     first, last = warm_up(call, device, s.warmup)
+                spent[unit] += time.perf_counter() - t0
                 calls[unit], edges[unit], peaks[unit], warm[unit] = call, n_edges, peak, (first, last)
             except KeyboardInterrupt:
                 raise
             except Exception as err:
                 unit.failed(p, err)
         if calls:
-            budget = max(min(s.max_time_per_point_s * len(calls), deadline - time.perf_counter()), 0.0)
+            budget = max(min(s.max_time_per_point_s * len(calls), sum(left(u) for u in calls)), 0.0)
             timed = measure_rounds(calls, device, repeats=s.repeats, min_repeats=s.min_repeats, max_time_s=budget,
                                    call_s={u: warm[u][1] for u in calls})
             for unit, times in timed.items():
                 if isinstance(times, BaseException):
                     unit.failed(p, times)
                 else:
+                    spent[unit] += sum(times)
                     timing = summarize(times, warmup=max(s.warmup, 1), first_call_s=warm[unit][0])
                     unit.done(p, timing, peaks[unit], edges[unit])
         calls = None
@@ -465,8 +475,7 @@ def run_speed(settings: SpeedSettings) -> dict:
                 progress.advance(task)
 
         if s.side_by_side:
-            deadline = time.perf_counter() + share * len(units) if share else float("inf")
-            bench_side_by_side(units, points, s, device, base, deadline, on_point, on_records=writer.add)
+            bench_side_by_side(units, points, s, device, base, share, on_point, on_records=writer.add)
             gc.collect()
         else:
             for name, compiled in units:

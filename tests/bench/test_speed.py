@@ -200,3 +200,30 @@ def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypa
     recs = {r["model"]: r for r in result["records"]}
     assert recs["mpnn-xs"]["status"] == "ok"
     assert recs["egnn-xs"]["status"] == "failed" and recs["egnn-xs"]["reason"] == "RuntimeError: boom"
+
+
+def test_side_by_side_budget_is_counted_per_model(tiny_settings, monkeypatch):
+    import time as time_mod
+
+    real_prepare = speed_mod._Unit.prepare
+
+    def prepare(self, p):
+        call, n_edges = real_prepare(self, p)
+        if self.name != "egnn-xs":
+            return call, n_edges
+
+        def slow():
+            time_mod.sleep(0.5)
+            return call()
+
+        return slow, n_edges
+
+    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+    # 1.5 s each: the slow model spends its share on the first droplet (three calls); the fast one is not held back.
+    settings = tiny_settings(models="mpnn-xs,egnn-xs", regimes=("large",), large_sizes=(30, 60, 90),
+                             time_budget_s=3.0, side_by_side=True)
+    recs = speed_mod.run_speed(settings)["records"]
+    status = {(r["model"], r["n_atoms"]): r["status"] for r in recs}
+    assert [status[("mpnn-xs", n)] for n in (30, 60, 90)] == ["ok", "ok", "ok"]
+    assert status[("egnn-xs", 30)] == "ok"
+    assert status[("egnn-xs", 60)] == status[("egnn-xs", 90)] == "skipped"
