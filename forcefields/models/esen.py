@@ -68,6 +68,13 @@ class ESENConfig(ForceFieldConfig):
         parity-odd ones (as in eSCN), SE(3)-equivariant only.
     envelope_exponent : int
         Smoothness ``p`` of the polynomial cutoff envelope.
+    endpoints : str
+        What the message j -> i reads. ``"both"`` (eSEN): ``[h_j | h_i]``, both
+        endpoints' features rotated into the edge frame, 2C channels into the
+        first convolution. ``"source"``: ``h_j`` only (C channels, as in NequIP
+        and MACE), with the receiver's scalars ``h_i`` (l = 0) added to the
+        edge features that set the radial modulation: half the convolution's
+        input, and in inference half the rotation into the frame.
     """
 
     lmax: int = 2
@@ -77,6 +84,7 @@ class ESENConfig(ForceFieldConfig):
     ffn_factor: int = 2
     parity: bool = True
     envelope_exponent: int = 6
+    endpoints: str = "both"
 
     @property
     def resolved_mmax(self) -> int:
@@ -88,6 +96,8 @@ class ESENConfig(ForceFieldConfig):
             raise ValueError(f"lmax={self.lmax} is not supported; choose a degree between 1 and 6 (variants use 1..4).")
         if not 0 <= self.resolved_mmax <= self.lmax:
             raise ValueError(f"mmax={self.mmax} must lie between 0 and lmax={self.lmax} (or be None for min(lmax, 2)).")
+        if self.endpoints not in ("both", "source"):
+            raise ValueError(f"endpoints={self.endpoints!r} is not known; use 'both' (eSEN) or 'source'.")
         if self.hidden < 1 or self.num_layers < 1 or self.num_rbf < 1 or self.ffn_factor < 1:
             raise ValueError(
                 f"hidden={self.hidden}, num_layers={self.num_layers}, num_rbf={self.num_rbf}, "
@@ -105,16 +115,24 @@ class InteractionBlock(nn.Module):
     edge_channels : int, width of the invariant edge features
     ffn_channels : int, width of the feed-forward block
     parity : bool, see :class:`ESENConfig`
+    endpoints : str, "both" or "source", see :class:`ESENConfig`
     """
 
-    def __init__(self, layout: SO2Layout, channels: int, edge_channels: int, ffn_channels: int, parity: bool):
+    def __init__(
+        self, layout: SO2Layout, channels: int, edge_channels: int, ffn_channels: int, parity: bool, endpoints: str = "both"
+    ):
         super().__init__()
         lmax = layout.lmax
         self.radial = MLP([edge_channels, channels, channels])
         self.norm_message = EquivariantRMSNorm(lmax, channels)
-        self.conv1 = SO2Linear(
-            layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity, paired_endpoints=True
-        )
+        self.source_only = endpoints == "source"
+        if self.source_only:
+            self.receiver = nn.Linear(channels, channels, bias=False)
+            self.conv1 = SO2Linear(layout, channels, channels, channels, extra_scalars=lmax * channels, parity=parity)
+        else:
+            self.conv1 = SO2Linear(
+                layout, 2 * channels, channels, channels, extra_scalars=lmax * channels, parity=parity, paired_endpoints=True
+            )
         self.edge_gate = Gate(layout.degrees, channels)
         # As in eSEN, only the first convolution is radially modulated.
         self.conv2 = SO2Linear(layout, channels, channels, 0, parity=parity)
@@ -143,17 +161,34 @@ class InteractionBlock(nn.Module):
         if pairs is None:
             num_framed = frames.matrix.shape[0]
             pairs = edge_pair_index(src[:num_framed], dst[:num_framed], x.shape[1])
-        edge_feat = F.silu(self.radial(edge_input))
         h = self.norm_message(x)
-        # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
-        m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
-        m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
+        if self.source_only:
+            m, gates = self._source_message(h, frames, edge_input, src, dst, pairs)
+        else:
+            edge_feat = F.silu(self.radial(edge_input))
+            # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
+            m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
+            m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
         x = x.index_add(0, dst, frames.from_edge(m))  # from_edge applies the edge weight
         h, gates = self.ffn_in(self.norm_ffn(x))
         h, _ = self.ffn_out(self.ffn_gate(h, gates))
         return x + h
+
+    def _source_message(self, h, frames, edge_input, src, dst, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+        """First convolution of ``endpoints="source"``: (messages (E, K_t, C), gates (E, lmax C))."""
+        receiver = self.receiver(h[:, 0]).index_select(0, dst)  # the receiver's scalars, per edge
+        edge_feat = F.silu(self.radial(edge_input) + receiver)
+        if frames.reverse_sign is None:
+            m = frames.to_edge(h.index_select(0, src))
+        else:
+            # One frame per bond: rotate both ends once; the reverse edge's source is the
+            # forward edge's receiver, turned by the half-turn signs.
+            ends = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
+            forward, reverse = frames.endpoints_to_edge(ends).chunk(2, dim=-1)
+            m = torch.cat([forward, reverse * frames.reverse_sign])
+        return self.conv1(m, edge_feat)
 
 
 def edge_pair_index(src: torch.Tensor, dst: torch.Tensor, rows: int) -> torch.Tensor:
@@ -210,7 +245,7 @@ class ESEN(ForceField):
         parity = [(-1.0) ** l for l in degrees_of(lmax)]
         self.register_buffer("degree_parity", torch.tensor(parity), persistent=False)
         self.blocks = nn.ModuleList(
-            InteractionBlock(self.layout, c, edge_channels, config.ffn_factor * c, config.parity)
+            InteractionBlock(self.layout, c, edge_channels, config.ffn_factor * c, config.parity, config.endpoints)
             for _ in range(config.num_layers)
         )
         self.final_norm = EquivariantRMSNorm(lmax, c)

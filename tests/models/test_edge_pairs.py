@@ -63,10 +63,13 @@ def test_reverse_signs_give_a_frame_of_the_reversed_edge(lmax):
                                    rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name,parity", [("esen-l2-xs", True), ("esen-l1-xs", False), ("esen-l4-xs", True)])
-def test_paired_and_unpaired_edges_give_the_same_energy_forces_and_gradients(name, parity, monkeypatch):
+@pytest.mark.parametrize("name,parity,endpoints", [
+    ("esen-l2-xs", True, "both"), ("esen-l1-xs", False, "both"), ("esen-l4-xs", True, "both"),
+    ("esen-l2-xs", True, "source"), ("esen-l1-xs", False, "source"),
+])
+def test_paired_and_unpaired_edges_give_the_same_energy_forces_and_gradients(name, parity, endpoints, monkeypatch):
     torch.manual_seed(0)
-    model = create_model(name, parity=parity).double().train()
+    model = create_model(name, parity=parity, endpoints=endpoints).double().train()
     mols = make_molecules(num_molecules=3, atoms=(5, 10), seed=4, dtype=torch.float64)
 
     def run():

@@ -227,6 +227,19 @@ def test_energy_invariant_forces_equivariant_under_rotations_and_reflections(lma
     assert_equivariant(tiny(lmax), molecules, atol=1e-11, reflect=True, trials=1)
 
 
+@pytest.mark.parametrize("lmax", [1, 2])
+def test_source_only_messages_keep_the_symmetries_and_conservative_forces(lmax, molecules):
+    model = tiny(lmax, endpoints="source")
+    assert model.blocks[0].conv1.cin == model.config.hidden == tiny(lmax).blocks[0].conv1.cin // 2  # C in, not 2C
+    assert_equivariant(model, molecules, atol=1e-11, reflect=True, trials=1)
+    assert_forces_match_finite_differences(model, molecules, eps=1e-5, atol=1e-7, max_atoms=4)
+    # The receiver's scalars reach the message: changing them changes the energy.
+    energy, _ = evaluate(model, molecules)
+    with torch.no_grad():  # not a constant shift: the normed scalars sum to zero over channels
+        model.blocks[0].receiver.weight.copy_(torch.randn(model.blocks[0].receiver.weight.shape, dtype=F64))
+    assert (evaluate(model, molecules)[0] - energy).abs().max() > 1e-8
+
+
 @pytest.mark.parametrize("lmax", [1, 3])
 def test_direct_force_head_is_equivariant(lmax, molecules):
     model = tiny(lmax, force_mode="direct")
@@ -314,6 +327,11 @@ def test_config_round_trip_and_clear_errors():
         ESENConfig(lmax=9).validate()
     with pytest.raises(ValueError, match="mmax=3"):
         ESENConfig(lmax=2, mmax=3).validate()
+    with pytest.raises(ValueError, match="endpoints='target'"):
+        ESENConfig(endpoints="target").validate()
+    # Configs written before the field existed load as eSEN's both-endpoint messages.
+    old = {k: v for k, v in config.to_dict().items() if k != "endpoints"}
+    assert ESENConfig.from_dict(old).endpoints == "both"
 
 
 def test_family_and_config_rebuild_the_same_model(molecules):
