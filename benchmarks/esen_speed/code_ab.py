@@ -9,7 +9,8 @@ taken from there. Both variants then run in one process on the same model,
 weights and inputs, in alternating order (ABBA...), so that load from other
 jobs falls on both alike: the MD step on one aspirin and training steps
 (forward, conservative forces with ``create_graph``, loss, backward to the
-parameters) on batches of 16 and 64. Models whose code the swap does not reach
+parameters) on batches of 16 and 64; with ``--frozen`` only the MD step, with
+the weights frozen. Models whose code the swap does not reach
 serve as a control: their ratio should be 1. Float32, one thread, eager; thread
 CPU time per structure, ms (median and minimum over rounds). Before timing, float64
 energies, forces and parameter gradients of the two variants are compared.
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--batches", default="16,64")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--no-md", action="store_true", help="time training steps only")
+    parser.add_argument("--frozen", action="store_true",
+                        help="MD step only, with the weights frozen (requires_grad_(False)), as inference-only users run it")
     parser.add_argument("--tag", default="code_ab")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -113,9 +116,11 @@ def main() -> None:
         model = create_model(name).train()
         md_model = create_model(name).eval()
         md_model.load_state_dict(model.state_dict())
+        if args.frozen:
+            md_model.requires_grad_(False)
         md_batch = to_batch([aspirin()])
         cases = {} if args.no_md else {"md_ms": (lambda: md_model(md_batch, compute_forces=True), 1, 60)}
-        for size in map(int, args.batches.split(",")):
+        for size in ([] if args.frozen else map(int, args.batches.split(","))):
             batch = training_batch(size, aspirin())
             cases[f"train_b{size}_ms_per_structure"] = (
                 (lambda b=batch: train_step(model, loss_fn, b)), size, max(2, 48 // size))
