@@ -178,24 +178,30 @@ def test_side_by_side_times_every_model_at_every_point_and_saves_each_point(tiny
     assert doc["runs"][-1]["settings"]["side_by_side"] is True
 
 
-def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypatch):
+def _wrap_calls_of(model: str, wrap, monkeypatch) -> None:
+    """Make every call the harness times for ``model`` go through ``wrap(call)``."""
     real_prepare = speed_mod._Unit.prepare
 
     def prepare(self, p):
         call, n_edges = real_prepare(self, p)
-        if self.name != "egnn-xs":
-            return call, n_edges
+        return (wrap(call) if self.name == model else call), n_edges
+
+    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+
+
+def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypatch):
+    def flaky(call):
         count = []
 
-        def flaky():
+        def run():
             count.append(1)
             if len(count) > 1:  # the warm-up passes, a timed call fails
                 raise RuntimeError("boom")
             return call()
 
-        return flaky, n_edges
+        return run
 
-    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+    _wrap_calls_of("egnn-xs", flaky, monkeypatch)
     result = speed_mod.run_speed(tiny_settings(models="mpnn-xs,egnn-xs", regimes=("md",), side_by_side=True))
     recs = {r["model"]: r for r in result["records"]}
     assert recs["mpnn-xs"]["status"] == "ok"
@@ -205,20 +211,14 @@ def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypa
 def test_side_by_side_budget_is_counted_per_model(tiny_settings, monkeypatch):
     import time as time_mod
 
-    real_prepare = speed_mod._Unit.prepare
-
-    def prepare(self, p):
-        call, n_edges = real_prepare(self, p)
-        if self.name != "egnn-xs":
-            return call, n_edges
-
-        def slow():
+    def slow(call):
+        def run():
             time_mod.sleep(0.5)
             return call()
 
-        return slow, n_edges
+        return run
 
-    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+    _wrap_calls_of("egnn-xs", slow, monkeypatch)
     # 1.5 s each: the slow model spends its share on the first droplet (three calls); the fast one is not held back.
     settings = tiny_settings(models="mpnn-xs,egnn-xs", regimes=("large",), large_sizes=(30, 60, 90),
                              time_budget_s=3.0, side_by_side=True)
