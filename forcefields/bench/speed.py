@@ -249,13 +249,16 @@ class _Unit:
     def label(self) -> str:
         return f"{self.name}{' (compiled)' if self.compiled else ''}"
 
-    def skip(self, p: _Point, deadline: float) -> bool:
-        """Record ``p`` as failed or skipped and return True when it is not to be timed."""
+    def skip(self, p: _Point, out_of_time: bool) -> bool:
+        """Record ``p`` as failed or skipped and return True when it is not to be timed.
+
+        ``out_of_time``: this unit's share of the time budget is spent.
+        """
         reason = status = None
         prev = self.last.get(p.regime)
         if self.compile_error is not None:
             status, reason = "failed", f"torch.compile failed: {self.compile_error}"
-        elif time.perf_counter() > deadline:
+        elif out_of_time:
             status, reason = "skipped", "time budget exhausted"
         elif self.compiled and p.regime == "train":
             status, reason = "skipped", ("training steps are timed eagerly only: torch.compile cannot take the "
@@ -322,7 +325,7 @@ def bench_model(
     unit = _Unit(name, compiled, s, device, base)
     for p in points:
         on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms")
-        if unit.skip(p, deadline):
+        if unit.skip(p, out_of_time=time.perf_counter() > deadline):
             continue
         try:
             call, n_edges = unit.prepare(p)
@@ -375,7 +378,7 @@ def bench_side_by_side(
         calls, edges, peaks, warm = {}, {}, {}, {}
         for unit in built:
             on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms (side by side)")
-            if unit.skip(p, deadline=time.perf_counter() + left(unit)):
+            if unit.skip(p, out_of_time=left(unit) < 0):
                 continue
             try:
                 call, n_edges = unit.prepare(p)

@@ -115,12 +115,10 @@ def measure(
     min_repeats = max(1, min(min_repeats, repeats))
     device = torch.device(device)
     first, _ = warm_up(fn, device, warmup)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeats:
-        times.append(_timed_call(fn, device))
-        if max_time_s is not None and len(times) >= min_repeats and time.perf_counter() - start > max_time_s:
-            break
+    # A single call in rounds of one call each: the protocol above, with the exception re-raised.
+    times = measure_rounds({0: fn}, device, repeats=repeats, min_repeats=min_repeats, max_time_s=max_time_s)[0]
+    if isinstance(times, BaseException):
+        raise times
     return summarize(times, warmup=max(warmup, 1), first_call_s=first)
 
 

@@ -166,8 +166,7 @@ class InteractionBlock(nn.Module):
             m, gates = self._source_message(h, frames, edge_input, src, dst, pairs)
         else:
             edge_feat = F.silu(self.radial(edge_input))
-            # Both endpoints' features in one gather: (E_f, K, 2C) = [h[src] | h[dst]] per row.
-            m = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
+            m = _both_ends(h, pairs)
             m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
@@ -185,10 +184,14 @@ class InteractionBlock(nn.Module):
         else:
             # One frame per bond: rotate both ends once; the reverse edge's source is the
             # forward edge's receiver, turned by the half-turn signs.
-            ends = h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
-            forward, reverse = frames.endpoints_to_edge(ends).chunk(2, dim=-1)
+            forward, reverse = frames.endpoints_to_edge(_both_ends(h, pairs)).chunk(2, dim=-1)
             m = torch.cat([forward, reverse * frames.reverse_sign])
         return self.conv1(m, edge_feat)
+
+
+def _both_ends(h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Both endpoints' features in one gather: h (n, K, C) -> (E_f, K, 2C), ``[h[src] | h[dst]]`` per row."""
+    return h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
 
 
 def edge_pair_index(src: torch.Tensor, dst: torch.Tensor, rows: int) -> torch.Tensor:
