@@ -16,8 +16,11 @@ import sys
 import time
 
 PROTOCOL = "forcefields.bench.peer/1"
+# Marks the protocol's lines in serve mode: whatever else reaches stdout (a library's
+# print before the runner could redirect it) is not taken for an answer.
+SERVE_PREFIX = "@forcefields.bench.peer "
 
-__all__ = ["PROTOCOL", "fail", "read_request", "measure", "Peak", "run_points", "write_output"]
+__all__ = ["PROTOCOL", "fail", "read_request", "warm_up", "measure", "Peak", "run_points", "serve", "write_output"]
 
 
 def fail(code: int, message: str) -> int:
@@ -44,24 +47,30 @@ def _percentile(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def measure(fn, sync, warmup, repeats, min_repeats, max_time_s):
-    """Same protocol as forcefields.bench.timing.measure; returns a dict of seconds."""
-    sync()
+def _timed(fn, sync):
     t0 = time.perf_counter()
     fn()
     sync()
-    first = time.perf_counter() - t0
-    for _ in range(max(warmup, 1) - 1):
-        fn()
+    return time.perf_counter() - t0
+
+
+def warm_up(fn, sync, warmup):
+    """Same as forcefields.bench.timing.warm_up: (first call, last warm-up call) in seconds."""
     sync()
+    first = last = _timed(fn, sync)
+    for _ in range(max(warmup, 1) - 1):
+        last = _timed(fn, sync)
+    return first, last
+
+
+def measure(fn, sync, warmup, repeats, min_repeats, max_time_s):
+    """Same protocol as forcefields.bench.timing.measure; returns a dict of seconds."""
+    first, _ = warm_up(fn, sync, warmup)
     times = []
     start = time.perf_counter()
     min_repeats = max(1, min(min_repeats, repeats))
     while len(times) < repeats:
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
+        times.append(_timed(fn, sync))
         if max_time_s is not None and len(times) >= min_repeats and time.perf_counter() - start > max_time_s:
             break
     xs = sorted(times)
@@ -225,6 +234,87 @@ def run_points(request, by_point, build, make_call, device):
         del model, base_model
         gc.collect()
     return records
+
+
+def serve(request, by_point, build, make_call, device, peer, commands=None):
+    """Answer the harness's side-by-side commands until it says ``quit`` (``--serve``, see forcefields.bench.peers).
+
+    Every model of the request is built first; the first line sent is
+    ``{"ready": true, "peer": peer, "units": [...]}`` with one entry (model,
+    family, params, config, compile) per model and compile mode, in the
+    order of :func:`run_points`. Then one JSON line is read and one answered
+    at a time:
+
+    * ``{"op": "warm", "unit": u, "point": k}``: the call of point ``k`` for
+      unit ``u`` is made and warmed up (``warmup`` calls) inside a peak-memory
+      reading -> ``{"ok": true, "first_call_s", "last_call_s", "peak_mem_mb", "mem_method"}``;
+    * ``{"op": "burst", "unit": u, "count": n}``: ``n`` timed calls of the unit's
+      warmed-up call -> ``{"ok": true, "times": [...]}``;
+    * ``{"op": "quit"}``: return 0.
+
+    A failure answers ``{"ok": false, "reason": "...", "oom": bool}`` and the
+    loop goes on. Each line sent starts with ``SERVE_PREFIX``; anything a
+    library prints from here on goes to stderr.
+
+    Parameters
+    ----------
+    request, by_point, build, make_call, device : as :func:`run_points`
+    peer : the peer's description (name, package, versions), sent in the first line
+    commands : iterable of command lines; None reads standard input
+    """
+    import os
+
+    import torch
+
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # a library's print must not land in the protocol
+    sys.stdout = sys.stderr
+
+    def send(message):
+        channel.write(SERVE_PREFIX + json.dumps(message) + "\n")
+        channel.flush()
+
+    s = request["settings"]
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    warmup = int(s.get("warmup", 3))
+    units = []
+    for cfg in request.get("models") or [{}]:
+        for compiled in s.get("compile_modes", [False]):
+            base_model, name, family, params, config = build(cfg)
+            model = torch.compile(base_model) if compiled else base_model
+            info = {"model": name, "family": family, "params": params, "config": config, "compile": bool(compiled)}
+            units.append({"model": model, "cfg": cfg, "info": info, "call": None})
+    send({"ready": True, "peer": peer, "units": [u["info"] for u in units]})
+    for line in sys.stdin if commands is None else commands:
+        if not line.strip():
+            continue
+        try:
+            cmd = json.loads(line)
+            op = cmd.get("op")
+            if op == "quit":
+                break
+            unit = units[int(cmd["unit"])]
+            if op == "warm":
+                unit["call"] = None
+                gc.collect()
+                call = make_call(unit["model"], by_point[int(cmd["point"])], unit["cfg"])
+                with Peak(device) as peak:
+                    first, last = warm_up(call, sync, warmup)
+                unit["call"] = call
+                reply = {"ok": True, "first_call_s": first, "last_call_s": last,
+                         "peak_mem_mb": peak.peak_mb, "mem_method": peak.method}
+            elif op == "burst":
+                if unit["call"] is None:
+                    raise ValueError("burst before a successful warm of this unit")
+                reply = {"ok": True, "times": [_timed(unit["call"], sync) for _ in range(int(cmd["count"]))]}
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as err:  # answered, not raised: one point must not end the peer
+            reply = {"ok": False, "reason": _reason(err),
+                     "oom": isinstance(err, MemoryError) or "out of memory" in str(err).lower()}
+        send(reply)
+    channel.close()
+    return 0
 
 
 def write_output(request, peer: dict, records: list) -> None:

@@ -3,7 +3,7 @@
 Run by the peer's own interpreter, which has mace-torch (and its pinned e3nn)
 installed::
 
-    /path/to/mace-venv/bin/python peer_runner_mace.py request.json
+    /path/to/mace-venv/bin/python peer_runner_mace.py request.json [--serve]
     /path/to/mace-venv/bin/python peer_runner_mace.py --check
 
 Standalone on purpose: the standard library, torch, ase, mace and the sibling
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 
-from peer_common import fail, group_structures, read_request, run_points, torch_device, write_output
+from peer_common import fail, group_structures, read_request, run_points, serve, torch_device, write_output
 
 
 def _import_error() -> str | None:
@@ -115,8 +115,8 @@ def _caller(z_table, dtype, device):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        return fail(2, "usage: peer_runner_mace.py REQUEST.json | --check")
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--serve"):
+        return fail(2, "usage: peer_runner_mace.py REQUEST.json [--serve] | --check")
     err = _import_error()
     if err:
         return fail(3, err)
@@ -142,13 +142,8 @@ def main(argv: list[str]) -> int:
     structures = ase.io.read(request["structures"], index=":", format="extxyz")
     by_point = group_structures(structures)
     elements = sorted({int(z) for a in structures for z in a.numbers})
-    records = run_points(
-        request,
-        by_point,
-        _builder(elements, dtype, int(s.get("seed", 0)), device),
-        _caller(utils.AtomicNumberTable(elements), dtype, device),
-        device,
-    )
+    build = _builder(elements, dtype, int(s.get("seed", 0)), device)
+    make_call = _caller(utils.AtomicNumberTable(elements), dtype, device)
     version = getattr(mace, "__version__", None)
     peer = {
         "name": "mace",
@@ -159,7 +154,9 @@ def main(argv: list[str]) -> int:
                      "mace-torch": version, "ase": ase.__version__},
         "torch_num_threads": torch.get_num_threads(),
     }
-    write_output(request, peer, records)
+    if len(argv) == 3:
+        return serve(request, by_point, build, make_call, device, peer)
+    write_output(request, peer, run_points(request, by_point, build, make_call, device))
     return 0
 
 

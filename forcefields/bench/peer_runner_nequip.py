@@ -2,7 +2,7 @@
 
 Run by the peer's own interpreter, which has nequip installed::
 
-    /path/to/nequip-venv/bin/python peer_runner_nequip.py request.json
+    /path/to/nequip-venv/bin/python peer_runner_nequip.py request.json [--serve]
     /path/to/nequip-venv/bin/python peer_runner_nequip.py --check
 
 Standalone on purpose: the standard library, torch, ase, nequip and the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-from peer_common import fail, group_structures, read_request, run_points, torch_device, write_output
+from peer_common import fail, group_structures, read_request, run_points, serve, torch_device, write_output
 
 
 def _import_error() -> str | None:
@@ -41,8 +41,8 @@ def _import_error() -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        return fail(2, "usage: peer_runner_nequip.py REQUEST.json | --check")
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--serve"):
+        return fail(2, "usage: peer_runner_nequip.py REQUEST.json [--serve] | --check")
     err = _import_error()
     if err:
         return fail(3, err)
@@ -111,7 +111,6 @@ def main(argv: list[str]) -> int:
 
         return call
 
-    records = run_points(request, by_point, build, make_call, device)
     version = getattr(nequip, "__version__", None)
     peer = {
         "name": "nequip",
@@ -122,7 +121,9 @@ def main(argv: list[str]) -> int:
                      "nequip": version, "ase": ase.__version__},
         "torch_num_threads": torch.get_num_threads(),
     }
-    write_output(request, peer, records)
+    if len(argv) == 3:
+        return serve(request, by_point, build, make_call, device, peer)
+    write_output(request, peer, run_points(request, by_point, build, make_call, device))
     return 0
 
 

@@ -36,18 +36,37 @@ Protocol ``forcefields.bench.peer/1``
 
    The harness turns each record into a speed record of the same run
    (``source: "peer"``), so ratios against the peer compare one run only.
+
+Side by side (``--side-by-side``)
+---------------------------------
+So that a peer takes its turns among our models at every point instead of
+running after them, the harness starts ``<peer python> <runner script>
+request.json --serve`` once (:class:`PeerServer`) and drives it with one JSON
+line per command on the runner's stdin, one answer line on its stdout
+(``peer_common.serve``; the runner's answers start with
+``@forcefields.bench.peer `` and other stdout lines are ignored): the runner builds its models and says
+``{"ready": true, "peer": {...}, "units": [{"model", "family", "params",
+"config", "compile"}, ...]}``; then ``warm`` (make a point's call, warm it up,
+read its peak memory), ``burst`` (``count`` timed calls, their times returned)
+and ``quit``. The runner times its own calls, so the pipe's latency is never
+in a timing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["PROTOCOL", "PEER_RUNNERS", "runner_path", "write_request", "run_peer", "peer_records", "preflight", "check_output"]
+__all__ = ["PROTOCOL", "PEER_RUNNERS", "runner_path", "write_request", "run_peer", "peer_records", "preflight", "check_output",
+           "PeerServer"]
 
 PROTOCOL = "forcefields.bench.peer/1"
+SERVE_PREFIX = "@forcefields.bench.peer "  # as in peer_common: marks the runner's answers in serve mode
 
 # peer name -> runner script in this package
 PEER_RUNNERS = {"mace": "peer_runner_mace.py", "nequip": "peer_runner_nequip.py"}
@@ -241,3 +260,111 @@ def preflight(python: str | Path, runner: str | Path, timeout_s: float = 300) ->
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
         raise ValueError(last.removeprefix("peer runner: "))
+
+
+class PeerServer:
+    """A peer runner in serve mode: its models stay loaded and answer commands one at a time.
+
+    Parameters
+    ----------
+    python : the peer environment's interpreter
+    request_path : a request written by :func:`write_request`
+    runner : the runner script
+    timeout_s : longest wait for one answer (a first call may compile); a
+        runner silent for longer is stopped and its command fails
+
+    Attributes
+    ----------
+    peer : dict, the runner's description of the peer (name, package, versions)
+    units : list of dict, one per model and compile mode: model, family, params, config, compile
+
+    Raises
+    ------
+    FileNotFoundError : the interpreter does not exist
+    RuntimeError : the runner ended or broke the protocol before it was ready
+    """
+
+    def __init__(self, python: str | Path, request_path: str | Path, runner: str | Path, timeout_s: float = 1800.0):
+        python = Path(python)
+        if not python.is_file() or not os.access(python, os.X_OK):
+            raise FileNotFoundError(f"peer interpreter {python} does not exist or is not executable; pass --peer-python with the peer venv's bin/python.")
+        self.name = Path(runner).name
+        self.timeout_s = float(timeout_s)
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # the peer must not see our packages
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # a file: a full pipe would block the runner
+        self.proc = subprocess.Popen(
+            [str(python), str(runner), str(request_path), "--serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
+            cwd=str(Path(request_path).parent),
+        )
+        hello = self._answer()
+        if not hello.get("ready") or not isinstance(hello.get("units"), list) or "name" not in hello.get("peer", {}):
+            self.close()
+            raise RuntimeError(f"the peer runner {self.name} did not start its serve mode as the protocol says; update the runner script.")
+        self.peer, self.units = hello["peer"], hello["units"]
+
+    def ask(self, **command) -> dict:
+        """Send one command (``op`` and its fields) and return the runner's answer.
+
+        Raises
+        ------
+        RuntimeError : the runner has ended, stayed silent past ``timeout_s`` or answered outside the protocol
+        """
+        if self.proc.poll() is not None:
+            raise RuntimeError(self._ended())
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise RuntimeError(self._ended()) from None
+        return self._answer()
+
+    def _answer(self) -> dict:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                self.proc.kill()
+                raise RuntimeError(f"the peer runner {self.name} did not answer within {self.timeout_s:.0f} s and was stopped.")
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait(timeout=30)
+                raise RuntimeError(self._ended())
+            at = line.find(SERVE_PREFIX)
+            if at >= 0:  # anything else on the runner's stdout is a library talking, not an answer
+                break
+        try:
+            answer = json.loads(line[at + len(SERVE_PREFIX):])
+        except json.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise RuntimeError(f"the peer runner {self.name} answered outside the protocol: {line.strip()[:200]!r}")
+        return answer
+
+    def _ended(self) -> str:
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().strip().splitlines() if ln.strip()]
+        last = lines[-1].strip().removeprefix("peer runner: ") if lines else "no message"
+        return f"the peer runner {self.name} ended (exit code {self.proc.poll()}): {last}"
+
+    def close(self) -> None:
+        """Ask the runner to quit, and stop it if it does not."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self._stderr.close()
+
+    def __enter__(self) -> "PeerServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -12,7 +12,8 @@
 With ``side_by_side`` the models take turns at every point
 (:func:`bench_side_by_side`) instead of running one after another, so drift
 in the machine's speed falls on all of them alike and their ratios hold; the
-peers, in their own processes, still run after them.
+peers take their turns too, each served by its runner in its own process
+(:class:`.peers.PeerServer`). Without it the peers run after our models.
 
 Batch and large sizes grow until a call would take longer than
 ``max_call_s`` (predicted linearly from the previous size), memory runs out,
@@ -26,7 +27,7 @@ import gc
 import json
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,14 +35,13 @@ from typing import Any, Callable
 import torch
 
 from ..local_paths import interpreter_name
-from ..data.neighbors import radius_graph
 from .machine import machine_info, resolve_device
 from .memory import PeakMemory
-from .resolve import as_dtype, expand_model_names, maybe_compile, resolve_model
+from .resolve import as_dtype, expand_model_names, resolve_model
 from .store import ResultWriter, new_run_id, now_iso
-from .systems import batch_systems, md_systems, to_batch, water_droplet
-from .timing import Timing, measure, measure_rounds, summarize, warm_up
-from .train_step import training_step
+from .systems import batch_systems, md_systems, water_droplet
+from .timing import measure, measure_rounds, summarize
+from .units import ModelUnit, PeerUnit, Point, UnitRules
 
 __all__ = ["SpeedSettings", "run_speed", "DEFAULT_LARGE_SIZES"]
 
@@ -139,171 +139,26 @@ def _split(text: str | list | tuple | None) -> list[str]:
     return [str(x).strip() for x in items if str(x).strip()]
 
 
-def _error_line(err: BaseException) -> str:
-    """One line: the error's type and first line, and its root cause's when it has one."""
-
-    def line(e: BaseException) -> str:
-        text = str(e).strip()
-        return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".strip()
-
-    root = err
-    while root.__cause__ is not None and root.__cause__ is not root:
-        root = root.__cause__
-    out = line(err) + (f" (caused by {line(root)})" if root is not err else "")
-    return out[:400]
-
-
-def _is_oom(err: BaseException) -> bool:
-    return isinstance(err, MemoryError) or "out of memory" in str(err).lower() or "can't allocate memory" in str(err).lower()
-
-
-@dataclass
-class _Point:
-    regime: str
-    system: str
-    n_molecules: int
-    structures: list  # list of ase.Atoms
-
-    @property
-    def n_atoms(self) -> int:
-        return sum(len(a) for a in self.structures)
-
-
-def build_points(s: SpeedSettings, device: torch.device) -> list[_Point]:
+def build_points(s: SpeedSettings, device: torch.device) -> list[Point]:
     """Every call to time, in order: md molecules, then batch and droplet sizes by atoms (ascending)."""
-    points: list[_Point] = []
+    points: list[Point] = []
     if "md" in s.regimes:
         for name, atoms in md_systems(s.md_molecules, s.rmd17_root):
-            points.append(_Point("md", name, 1, [atoms]))
-    grow: list[_Point] = []
+            points.append(Point("md", name, 1, [atoms]))
+    grow: list[Point] = []
     if "batch" in s.regimes:
         for b in sorted({int(b) for b in s.batch_sizes}):
-            grow.append(_Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
+            grow.append(Point("batch", "aspirin", b, batch_systems(b, seed=s.seed)))
     if "train" in s.regimes:
         for b in sorted({int(b) for b in s.train_batch_sizes}):
-            grow.append(_Point("train", "aspirin", b, batch_systems(b, seed=s.seed)))
+            grow.append(Point("train", "aspirin", b, batch_systems(b, seed=s.seed)))
     if "large" in s.regimes:
         sizes = s.large_sizes or DEFAULT_LARGE_SIZES["cuda" if device.type == "cuda" else "cpu"]
         for n in sorted({int(n) for n in sizes}):
-            grow.append(_Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
+            grow.append(Point("large", "water-droplet", 1, [water_droplet(n, seed=s.seed)]))
     # Batch, train and large points interleaved by size, so a time budget cuts the
     # largest sizes of every regime rather than a whole regime.
     return points + sorted(grow, key=lambda p: p.n_atoms)
-
-
-def _record(base: dict, p: _Point, *, status: str = "ok", reason: str | None = None,
-            timing: Timing | None = None, peak: PeakMemory | None = None, n_edges: int | None = None) -> dict:
-    med = timing.median_s if timing else None
-    rec = dict(
-        base,
-        regime=p.regime,
-        system=p.system,
-        n_atoms=p.n_atoms,
-        n_molecules=p.n_molecules,
-        status=status,
-        reason=reason,
-        median_s=med,
-        p10_s=timing.p10_s if timing else None,
-        p90_s=timing.p90_s if timing else None,
-        mean_s=timing.mean_s if timing else None,
-        std_s=timing.std_s if timing else None,
-        repeats=timing.repeats if timing else 0,
-        warmup=timing.warmup if timing else 0,
-        first_call_s=timing.first_call_s if timing else None,
-        molecules_per_s=p.n_molecules / med if med else None,
-        atoms_per_s=p.n_atoms / med if med else None,
-        us_per_atom=1e6 * med / p.n_atoms if med else None,
-        peak_mem_mb=peak.peak_mb if (peak and timing) else None,
-        mem_method=peak.method if (peak and timing) else None,
-        n_edges=n_edges,
-    )
-    return rec
-
-
-def _count_edges(batch, cutoff: float) -> int:
-    return int(radius_graph(batch.pos, cutoff, batch.batch).shape[1])
-
-
-class _Unit:
-    """One model in one compile mode: its model, its records so far and what it has learnt.
-
-    ``skip`` and ``prepare`` hold the rules both timing orders share: a
-    failed compilation fails every later point, a spent budget or a predicted
-    call over ``max_call_s`` skips it, compiled units skip training steps, and
-    after an out-of-memory error the regime's larger sizes are skipped too.
-    """
-
-    def __init__(self, name: str, compiled: bool, s: SpeedSettings, device: torch.device, base: dict):
-        self.name, self.compiled, self.s, self.device = name, compiled, s, device
-        self.dtype = as_dtype(s.dtype)
-        self.model, info = resolve_model(name, dtype=self.dtype, device=device, seed=s.seed, overrides=s.overrides)
-        self.fn = maybe_compile(self.model, compiled)
-        self.cutoff = float(self.model.cutoff)
-        self.base = dict(base, model=name, family=info["family"], source=info["source"], params=info["params"],
-                         compile=compiled, compile_status="ok" if compiled else "off")
-        self.records: list[dict] = []
-        self.compile_error: str | None = None
-        self.last: dict[str, tuple[int, float]] = {}  # regime -> (n_atoms, median_s)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}{' (compiled)' if self.compiled else ''}"
-
-    def skip(self, p: _Point, out_of_time: bool) -> bool:
-        """Record ``p`` as failed or skipped and return True when it is not to be timed.
-
-        ``out_of_time``: this unit's share of the time budget is spent.
-        """
-        reason = status = None
-        prev = self.last.get(p.regime)
-        if self.compile_error is not None:
-            status, reason = "failed", f"torch.compile failed: {self.compile_error}"
-        elif out_of_time:
-            status, reason = "skipped", "time budget exhausted"
-        elif self.compiled and p.regime == "train":
-            status, reason = "skipped", ("training steps are timed eagerly only: torch.compile cannot take the "
-                                         "second derivative of training on conservative forces")
-        elif prev and prev[1] * p.n_atoms / prev[0] > self.s.max_call_s:
-            status, reason = "skipped", f"time cap: a call would take over {self.s.max_call_s:g} s (--max-call-s)"
-        if status is None:
-            return False
-        self.records.append(_record(self.base, p, status=status, reason=reason))
-        return True
-
-    def prepare(self, p: _Point) -> tuple[Callable[[], Any], int]:
-        """The call that ``p`` times, and the number of edges of its structures."""
-        batch = to_batch(p.structures, device=self.device, dtype=self.dtype)
-        n_edges = _count_edges(batch, self.cutoff)
-        if p.regime == "train":
-            return training_step(self.model, batch, seed=self.s.seed), n_edges
-        cutoff, fn = self.cutoff, self.fn
-
-        def call():
-            # The neighbour list is built here, eagerly, in both compile modes:
-            # compilation covers the network, not torch-cluster's custom op.
-            batch.edge_index = radius_graph(batch.pos, cutoff, batch.batch)
-            out = fn(batch)
-            return out["energy"].detach().cpu(), out["forces"].detach().cpu()
-
-        return call, n_edges
-
-    def done(self, p: _Point, timing: Timing, peak: PeakMemory | None, n_edges: int) -> None:
-        self.records.append(_record(self.base, p, timing=timing, peak=peak, n_edges=n_edges))
-        self.last[p.regime] = (p.n_atoms, timing.median_s)
-
-    def failed(self, p: _Point, err: BaseException) -> None:
-        reason = _error_line(err)
-        if self.compiled and not any(r["status"] == "ok" for r in self.records):
-            self.compile_error = reason
-            for r in self.records:
-                r["compile_status"] = "failed"
-            self.base["compile_status"] = "failed"
-            self.records.append(_record(self.base, p, status="failed", reason=f"torch.compile failed: {reason}"))
-        elif _is_oom(err):
-            self.records.append(_record(self.base, p, status="oom", reason=reason))
-            self.last[p.regime] = (p.n_atoms, float("inf"))
-        else:
-            self.records.append(_record(self.base, p, status="failed", reason=reason))
 
 
 def _free(device: torch.device) -> None:
@@ -314,7 +169,7 @@ def _free(device: torch.device) -> None:
 def bench_model(
     name: str,
     compiled: bool,
-    points: list[_Point],
+    points: list[Point],
     s: SpeedSettings,
     device: torch.device,
     base: dict,
@@ -322,7 +177,7 @@ def bench_model(
     on_point: Callable[[str], None] = lambda _: None,
 ) -> list[dict]:
     """All points of one model in one compile mode, one after another; never raises for a point."""
-    unit = _Unit(name, compiled, s, device, base)
+    unit = ModelUnit(name, compiled, s, device, base)
     for p in points:
         on_point(f"{unit.label}: {p.regime} {p.system} {p.n_atoms} atoms")
         if unit.skip(p, out_of_time=time.perf_counter() > deadline):
@@ -347,27 +202,31 @@ def bench_model(
 
 def bench_side_by_side(
     units: list[tuple[str, bool]],
-    points: list[_Point],
+    points: list[Point],
     s: SpeedSettings,
     device: torch.device,
     base: dict,
     share: float | None,
     on_point: Callable[[str], None] = lambda _: None,
     on_records: Callable[[list[dict]], None] = lambda _: None,
+    peer_units: list[UnitRules] = (),
 ) -> list[dict]:
     """Every point timed for all units side by side (:func:`.timing.measure_rounds`); never raises for a point.
 
-    ``share`` is each unit's time budget (s; None: no cap), counted over its
-    own calls only, so a slow model spends its share and not the others'.
-    ``on_records`` receives each point's records as soon as it is done (the
-    harness saves them, so an interrupted run keeps its finished points).
+    ``units`` are (model name, compiled) pairs; ``peer_units`` peer models
+    served by their own processes (:class:`.units.PeerUnit`), which take
+    their turns among ours. ``share`` is each unit's time budget (s; None: no
+    cap), counted over its own calls only, so a slow model spends its share
+    and not the others'. ``on_records`` receives each point's records as soon
+    as it is done (the harness saves them, so an interrupted run keeps its
+    finished points).
 
     All models stay in memory for the whole run. Each unit is warmed up on its
     own (its peak memory is read then, since a peak while the others run in
     between would not be its own); then the units take turns. The time per
     point is ``max_time_per_point_s`` per unit, as when they run one after another.
     """
-    built = [_Unit(name, compiled, s, device, base) for name, compiled in units]
+    built = [ModelUnit(name, compiled, s, device, base) for name, compiled in units] + list(peer_units)
     spent = {unit: 0.0 for unit in built}  # seconds of each unit's own calls
 
     def left(unit) -> float:
@@ -381,10 +240,8 @@ def bench_side_by_side(
             if unit.skip(p, out_of_time=left(unit) < 0):
                 continue
             try:
-                call, n_edges = unit.prepare(p)
                 t0 = time.perf_counter()
-                with PeakMemory(device) as peak:
-                    first, last = warm_up(call, device, s.warmup)
+                call, first, last, peak, n_edges = unit.warm(p, s.warmup)
                 spent[unit] += time.perf_counter() - t0
                 calls[unit], edges[unit], peaks[unit], warm[unit] = call, n_edges, peak, (first, last)
             except KeyboardInterrupt:
@@ -468,8 +325,8 @@ def run_speed(settings: SpeedSettings) -> dict:
     budget = s.time_budget_s
     share = budget / (len(units) + n_peer_units) if budget else None
 
-    total = len(points) * len(units) + len(peer_runs)
-    with _progress(s.progress, total) as progress:
+    total = len(points) * (len(units) + n_peer_units) if s.side_by_side else len(points) * len(units) + len(peer_runs)
+    with _progress(s.progress, total) as progress, ExitStack() as servers:
         task = progress.add_task("speed", total=total) if progress else None
 
         def on_point(desc: str) -> None:
@@ -478,28 +335,34 @@ def run_speed(settings: SpeedSettings) -> dict:
                 progress.advance(task)
 
         if s.side_by_side:
-            bench_side_by_side(units, points, s, device, base, share, on_point, on_records=writer.add)
+            peer_units = []
+            for peer, python, runner in peer_runs:
+                on_point(f"peer {peer}: starting its runner ({len(s.peer_models)} model(s), its own process)")
+                server, point_ids = servers.enter_context(_serve_peer(s, python, runner, points, device, compile_modes, share))
+                writer.run["peers"].append(dict(server.peer, models=s.peer_models, runner=runner.name,
+                                                python=interpreter_name(python), side_by_side=True))
+                peer_units += [PeerUnit(server, i, point_ids, s.max_call_s, base) for i in range(len(server.units))]
+            bench_side_by_side(units, points, s, device, base, share, on_point, on_records=writer.add,
+                               peer_units=peer_units)
             gc.collect()
         else:
             for name, compiled in units:
                 deadline = time.perf_counter() + share if share else float("inf")
                 writer.add(bench_model(name, compiled, points, s, device, base, deadline, on_point))
                 gc.collect()  # the model of this unit is gone; free its memory before the next
-
-        for peer, python, runner in peer_runs:
-            on_point(f"peer {peer} ({len(s.peer_models)} model(s), its own process)")
-            peer_recs, peer_info = _run_peer(s, python, runner, points, device, compile_modes, share, base)
-            writer.run["peers"].append(peer_info)
-            writer.add(peer_recs)
+            for peer, python, runner in peer_runs:
+                on_point(f"peer {peer} ({len(s.peer_models)} model(s), its own process)")
+                peer_recs, peer_info = _run_peer(s, python, runner, points, device, compile_modes, share, base)
+                writer.run["peers"].append(peer_info)
+                writer.add(peer_recs)
 
     path = writer.commit()
     return {"path": path, "device_label": label, "run_id": run_id, "records": writer.records}
 
 
-def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point], device: torch.device,
-              compile_modes: list[bool], share: float | None, base: dict) -> tuple[list[dict], dict]:
-    from .peers import peer_records, run_peer, write_request
-
+def _peer_request(s: SpeedSettings, points: list[Point], device: torch.device, compile_modes: list[bool],
+                  share: float | None) -> tuple[dict, list[tuple[dict, list]], list[Point]]:
+    """(peer settings, point headers with their structures, the points they stand for) of a peer request."""
     peer_settings = {
         "device": str(device),
         "dtype": s.dtype,
@@ -514,8 +377,18 @@ def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point],
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
     }
     # Peers are timed in md, batch and large; their runners take no training step.
+    kept = [p for p in points if p.regime != "train"]
     headers = [({"regime": p.regime, "system": p.system, "n_atoms": p.n_atoms, "n_molecules": p.n_molecules}, p.structures)
-               for p in points if p.regime != "train"]
+               for p in kept]
+    return peer_settings, headers, kept
+
+
+def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[Point], device: torch.device,
+              compile_modes: list[bool], share: float | None, base: dict) -> tuple[list[dict], dict]:
+    """Every point of one peer, timed by its runner after our models (protocol step 3)."""
+    from .peers import peer_records, run_peer, write_request
+
+    peer_settings, headers, _ = _peer_request(s, points, device, compile_modes, share)
     with tempfile.TemporaryDirectory(prefix="ff-bench-peer-") as tmp:
         request_path = write_request(tmp, headers, peer_settings, s.peer_models)
         request = json.loads(request_path.read_text(encoding="utf-8"))
@@ -525,3 +398,16 @@ def _run_peer(s: SpeedSettings, python: str, runner: Path, points: list[_Point],
     records = peer_records(out, request, base)
     info = dict(out["peer"], models=s.peer_models, runner=runner.name, python=interpreter_name(python))
     return records, info
+
+
+@contextmanager
+def _serve_peer(s: SpeedSettings, python: str, runner: Path, points: list[Point], device: torch.device,
+                compile_modes: list[bool], share: float | None):
+    """A peer's runner in serve mode for a side-by-side run: yields (server, id(point) -> request point number)."""
+    from .peers import PeerServer, write_request
+
+    peer_settings, headers, kept = _peer_request(s, points, device, compile_modes, share)
+    with tempfile.TemporaryDirectory(prefix="ff-bench-peer-") as tmp:
+        request_path = write_request(tmp, headers, peer_settings, s.peer_models)
+        with PeerServer(python, request_path, runner) as server:
+            yield server, {id(p): k for k, p in enumerate(kept)}

@@ -129,6 +129,13 @@ def _timed_call(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def _burst(fn, count: int, device: torch.device) -> list[float]:
+    """``count`` timed calls of ``fn`` back to back, or, for a call timed elsewhere, its own timings."""
+    if hasattr(fn, "burst"):  # e.g. a peer model in its own process, which times its calls itself
+        return [float(t) for t in fn.burst(count)]
+    return [_timed_call(fn, device) for _ in range(count)]
+
+
 def warm_up(fn: Callable[[], object], device: torch.device | str, warmup: int) -> tuple[float, float]:
     """The untimed part of the protocol: ``max(warmup, 1)`` calls of ``fn``.
 
@@ -165,7 +172,9 @@ def measure_rounds(
 
     Parameters
     ----------
-    fns : dict key -> callable with no arguments, already warmed up (:func:`warm_up`)
+    fns : dict key -> callable with no arguments, already warmed up (:func:`warm_up`);
+        or an object whose ``burst(count)`` makes ``count`` calls elsewhere and
+        returns their times (s), e.g. a peer model timed in its own process
     device : where the calls queue their work; CUDA is synchronised around each call
     repeats : most timed calls of each
     min_repeats : fewest timed calls of each, whatever ``max_time_s`` says
@@ -200,8 +209,7 @@ def measure_rounds(
         shift = r % len(live)
         for k in live[shift:] + live[:shift]:
             try:
-                for _ in range(min(burst[k], repeats - len(results[k]))):
-                    results[k].append(_timed_call(fns[k], device))
+                results[k].extend(_burst(fns[k], min(burst[k], repeats - len(results[k])), device))
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # reported per call: one failure must not sink the others

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from forcefields.bench import speed as speed_mod
+from forcefields.bench import units as units_mod
 from forcefields.bench.schema import validate
 from forcefields.bench.store import load_results
 
@@ -180,13 +181,13 @@ def test_side_by_side_times_every_model_at_every_point_and_saves_each_point(tiny
 
 def _wrap_calls_of(model: str, wrap, monkeypatch) -> None:
     """Make every call the harness times for ``model`` go through ``wrap(call)``."""
-    real_prepare = speed_mod._Unit.prepare
+    real_prepare = units_mod.ModelUnit.prepare
 
     def prepare(self, p):
         call, n_edges = real_prepare(self, p)
         return (wrap(call) if self.name == model else call), n_edges
 
-    monkeypatch.setattr(speed_mod._Unit, "prepare", prepare)
+    monkeypatch.setattr(units_mod.ModelUnit, "prepare", prepare)
 
 
 def test_side_by_side_keeps_one_models_failure_to_itself(tiny_settings, monkeypatch):
