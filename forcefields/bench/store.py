@@ -8,7 +8,9 @@ progress or one that stopped early). Stems: ``speed-<dtype>``,
 A run writes only its partial file while it goes. When it completes, its
 records are merged into the complete file: records of earlier runs for the
 same point (same model, dtype, compile mode, regime, system and size) are
-replaced, all others kept. The merged document is validated, written to a
+replaced, all others kept; except that a point this run skipped (status
+``skipped``: out of time, over the call cap) keeps an earlier measurement of
+it, since a skip measured nothing. The merged document is validated, written to a
 temporary file and renamed over the old one, and the partial file is removed.
 """
 
@@ -144,13 +146,16 @@ class ResultWriter:
         run = dict(self.run, complete=True)
         runs: list[dict] = []
         kept: list[dict] = []
+        new = self.records
         if self.paths["json"].exists():
             old = load_results(self.paths["json"])
-            new_keys = {record_key(self.kind, r) for r in self.records}
+            measured = {record_key(self.kind, r) for r in old["records"] if r.get("status") == "ok"}
+            new = [r for r in new if not (r.get("status") == "skipped" and record_key(self.kind, r) in measured)]
+            new_keys = {record_key(self.kind, r) for r in new}
             kept = [r for r in old["records"] if record_key(self.kind, r) not in new_keys]
             used = {r["run_id"] for r in kept}
             runs = [r for r in old["runs"] if r["run_id"] in used]
-        doc = self._doc(runs + [run], kept + self.records, complete=True)
+        doc = self._doc(runs + [run], kept + new, complete=True)
         validate(doc)
         _atomic_write_text(self.paths["json"], _dump(doc))
         self._write_csv(doc["records"])

@@ -104,3 +104,22 @@ def test_commit_refuses_to_replace_a_broken_file(tmp_path):
     with pytest.raises(SchemaError, match="does not follow the result schema"):
         w.commit()
     assert w.paths["json"].read_text() == '{"kind": "speed"}' and w.paths["partial"].exists()
+
+
+def test_a_skip_keeps_an_earlier_measurement_but_a_failure_replaces_it(tmp_path):
+    def skipped(run_id, model, status="skipped"):
+        return _record(run_id, model, status=status, reason="time budget exhausted", median_s=None, p10_s=None,
+                       p90_s=None, molecules_per_s=None, atoms_per_s=None, us_per_atom=None, peak_mem_mb=None,
+                       mem_method=None, repeats=0)
+
+    w1 = ResultWriter(tmp_path, "speed", "cpu-test", "speed-float32", _run("r1"))
+    w1.add([_record("r1", "a", 0.01), _record("r1", "b", 0.02), skipped("r1", "c")])
+    w1.commit()
+    w2 = ResultWriter(tmp_path, "speed", "cpu-test", "speed-float32", _run("r2"))
+    w2.add([skipped("r2", "a"), skipped("r2", "b", status="failed"), skipped("r2", "c"), _record("r2", "d", 0.03)])
+    path = w2.commit()
+    by_model = {r["model"]: r for r in load_results(path)["records"]}
+    assert (by_model["a"]["run_id"], by_model["a"]["status"]) == ("r1", "ok")  # a skip measured nothing
+    assert (by_model["b"]["run_id"], by_model["b"]["status"]) == ("r2", "failed")  # a failure is news
+    assert (by_model["c"]["run_id"], by_model["d"]["run_id"]) == ("r2", "r2")  # a skip still replaces a skip
+    assert len(w2.records) == 4  # the run's own records are all kept
