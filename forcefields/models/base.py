@@ -265,8 +265,34 @@ class ForceField(nn.Module):
         -------
         node_scalar : (n,) dimensionless per-atom energy before scaling
         node_vector : (n, 3) dimensionless direct force, or None when conservative
+
+        Notes
+        -----
+        A family whose :meth:`edge_indices` returns a dict also takes it as the
+        keyword ``indices`` (None: build them here).
         """
         raise NotImplementedError
+
+    def edge_indices(self, edge_index: torch.Tensor, edge_vec: torch.Tensor, num_nodes: int) -> dict[str, torch.Tensor] | None:
+        """Integer tensors the network derives from the neighbour list alone (e.g. GemNet's triplets), or None.
+
+        Their sizes depend on the data, which a compiled graph cannot follow
+        without breaking into pieces, so
+        :class:`~forcefields.models.compiled.CompiledForceField` builds them
+        eagerly, like the neighbour list, and passes them to
+        :meth:`energy_from_edges`. No gradient flows through them.
+
+        Parameters
+        ----------
+        edge_index : (2, E) long
+        edge_vec : (E, 3) Å
+        num_nodes : int
+
+        Returns
+        -------
+        dict name -> long tensor, or None (the default) when the family needs none
+        """
+        return None
 
     def forward(
         self,
@@ -343,6 +369,7 @@ class ForceField(nn.Module):
         edge_vec: torch.Tensor,
         batch: torch.Tensor,
         num_graphs: int,
+        indices: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The network proper, from checked edges to energies: the part worth compiling.
 
@@ -350,6 +377,7 @@ class ForceField(nn.Module):
         ----------
         z : (n,) long, atomic numbers
         species, edge_index, edge_vec, batch, num_graphs : as for :meth:`atomic_outputs`
+        indices : :meth:`edge_indices` of these edges, or None to let the family build them
 
         Returns
         -------
@@ -357,7 +385,10 @@ class ForceField(nn.Module):
         node_energy : (n,) eV
         node_vector : (n, 3) dimensionless direct force, or None when conservative
         """
-        node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
+        if indices is None:
+            node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
+        else:
+            node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs, indices=indices)
         node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
         energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
         energy = energy.index_add(0, batch, node_energy)

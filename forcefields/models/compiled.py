@@ -14,7 +14,10 @@ atoms and esen's 9 rows at ℓ = 2) gets a graph specialised to that count.
 checked edges to energies. The checks, the neighbour list and ``autograd.grad``
 for the forces stay eager around it, so the forward pass is one compiled graph
 (and the force backward one compiled backward graph) for any atom and edge
-count. Per aspirin MD step it is as fast as compiling the whole model, within
+count. Index tensors whose sizes depend on the data (GemNet's triplets and
+quadruplets, :meth:`~forcefields.models.base.ForceField.edge_indices`) are
+built eagerly too, beside the neighbour list: traced, they broke GemNet's
+network into 21 graphs, compiled again for every molecule. Per aspirin MD step it is as fast as compiling the whole model, within
 the noise of a shared CPU (benchmarks/compiled/README.md).
 
 Double backward (training on conservative forces, ``create_graph=True``) is
@@ -81,12 +84,18 @@ class CompiledForceField(nn.Module):
             with torch.no_grad():  # fills the constant tables; the compiled call below then finds them
                 self.model.energy_from_edges(z, species, edge_index, edge_vec.detach(), batch, num_graphs)
             self._ready.add(key)
+        # Index tensors of data-dependent size (GemNet's triplets) are built here, eagerly.
+        indices = self.model.edge_indices(edge_index, edge_vec.detach(), species.shape[0])
         if self.dynamic:
             for per_atom in (z, species, batch):
                 torch._dynamo.maybe_mark_dynamic(per_atom, 0)
             torch._dynamo.maybe_mark_dynamic(edge_index, 1)
             torch._dynamo.maybe_mark_dynamic(edge_vec, 0)
-        return self._compiled(z, species, edge_index, edge_vec, batch, num_graphs)
+            for index in (indices or {}).values():
+                torch._dynamo.maybe_mark_dynamic(index, 0)
+        if indices is None:
+            return self._compiled(z, species, edge_index, edge_vec, batch, num_graphs)
+        return self._compiled(z, species, edge_index, edge_vec, batch, num_graphs, indices)
 
     def forward(self, data: Any, compute_forces: bool = True, create_graph: bool | None = None) -> dict[str, torch.Tensor]:
         """As :meth:`ForceField.forward`; calls that keep the force graph run the eager network."""

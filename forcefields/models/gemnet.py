@@ -55,7 +55,7 @@ from torch.nn import functional as F
 
 from ..nn import RadialEmbedding
 from ..nn.gemnet_blocks import DirectForceOutput, EnergyOutput, InteractionBlock, variance_preserving_init
-from ..nn.gemnet_graph import build_directional_graph, radial_basis_rms
+from ..nn.gemnet_graph import build_directional_graph, directional_indices, radial_basis_rms
 from ..nn.radial import PolynomialEnvelope
 from .base import ForceField, ForceFieldConfig
 from .registry import register_family, register_sizes
@@ -190,7 +190,12 @@ class GemNet(ForceField):
             "readout": ["outputs", "force_heads"],
         }
 
-    def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs):
+    def edge_indices(self, edge_index, edge_vec, num_nodes):
+        """Reverse edges, triplets and quadruplets (:func:`forcefields.nn.gemnet_graph.directional_indices`)."""
+        quad_cutoff = None if self.quad_envelope is None else self.quad_envelope.cutoff
+        return directional_indices(edge_index, edge_vec.detach(), num_nodes, quad_cutoff)
+
+    def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs, indices=None):
         config = self.config
         n = species.shape[0]
         graph = build_directional_graph(
@@ -203,6 +208,7 @@ class GemNet(ForceField):
             config.num_dihedral,
             config.num_quad_angular,
             self.rbf_scale,
+            indices=indices,
         )
         # Sums over neighbours are divided by sqrt(N) (sums of N terms of random
         # sign keep unit scale); quadruplet sums by N (see QuadrupletInteraction).

@@ -17,7 +17,7 @@ from .gemnet_basis import dihedral_harmonics, legendre, quadruplet_dihedral_term
 from .radial import PolynomialEnvelope, RadialEmbedding
 from .triplets import build_quadruplets, build_triplets, reverse_edges
 
-__all__ = ["Items", "DirectionalGraph", "build_directional_graph", "radial_basis_rms"]
+__all__ = ["Items", "DirectionalGraph", "directional_indices", "build_directional_graph", "radial_basis_rms"]
 
 
 def radial_basis_rms(cutoff: float, num_basis: int, p: int, shortest: float = 0.7, points: int = 200) -> float:
@@ -113,6 +113,42 @@ class DirectionalGraph:
         return 0 if self.quadruplets is None else len(self.quadruplets)
 
 
+def directional_indices(
+    edge_index: torch.Tensor, edge_vec: torch.Tensor, num_nodes: int, quad_cutoff: float | None = None
+) -> dict[str, torch.Tensor]:
+    """The integer part of the directional graph: reverse edges, triplets and quadruplets.
+
+    It depends on the neighbour list alone, and for quadruplets on which edges
+    lie within ``quad_cutoff``; it carries no gradient. Its sizes depend on the
+    data (triplets grow as neighbours squared), which a compiled graph cannot
+    follow without breaking, so :class:`forcefields.models.compiled.CompiledForceField`
+    builds it eagerly, as it builds the neighbour list (through
+    :meth:`forcefields.models.base.ForceField.edge_indices`).
+
+    Parameters
+    ----------
+    edge_index : (2, E) long, symmetric neighbour list
+    edge_vec : (E, 3) Å
+    num_nodes : int
+    quad_cutoff : float (Å), or None for no quadruplets
+
+    Returns
+    -------
+    dict of long tensors: ``reverse`` (E,), ``trip_target`` and ``trip_source``
+    (T,), and with ``quad_cutoff`` also ``quad_in_triplets`` (T_in,),
+    ``quad_in`` and ``quad_out`` (Q,), as in :func:`forcefields.nn.triplets.build_quadruplets`
+    """
+    with torch.no_grad():
+        trip_target, trip_source = build_triplets(edge_index, num_nodes)
+        out = {"reverse": reverse_edges(edge_index, num_nodes), "trip_target": trip_target, "trip_source": trip_source}
+        if quad_cutoff is not None:
+            is_central = torch.linalg.vector_norm(edge_vec, dim=-1) < quad_cutoff
+            out["quad_in_triplets"], out["quad_in"], out["quad_out"] = build_quadruplets(
+                edge_index, trip_target, trip_source, is_central
+            )
+    return out
+
+
 def build_directional_graph(
     edge_index: torch.Tensor,
     edge_vec: torch.Tensor,
@@ -123,6 +159,7 @@ def build_directional_graph(
     num_dihedral: int = 3,
     num_quad_angular: int = 3,
     rbf_scale: float = 1.0,
+    indices: dict[str, torch.Tensor] | None = None,
 ) -> DirectionalGraph:
     """Everything the blocks need about the geometry of a batch.
 
@@ -137,6 +174,8 @@ def build_directional_graph(
     num_dihedral : int, dihedral orders m = 0 .. num_dihedral - 1
     num_quad_angular : int, Legendre degrees of each quadruplet angle
     rbf_scale : float, divides the radial basis (see :func:`radial_basis_rms`)
+    indices : :func:`directional_indices` of these edges (with ``quad_envelope.cutoff``),
+        or None to build them here
 
     Returns
     -------
@@ -147,8 +186,9 @@ def build_directional_graph(
     unit = edge_vec / dist.unsqueeze(-1)
     rbf = radial(dist) / rbf_scale
     envelope = radial.envelope(dist)
-    reverse = reverse_edges(edge_index, num_nodes)
-    trip_target, trip_source = build_triplets(edge_index, num_nodes)
+    if indices is None:
+        indices = directional_indices(edge_index, edge_vec, num_nodes, None if quad_envelope is None else quad_envelope.cutoff)
+    reverse, trip_target, trip_source = indices["reverse"], indices["trip_target"], indices["trip_source"]
     cosines = triplet_cosines(unit, trip_target, trip_source)
     graph = DirectionalGraph(
         num_nodes=num_nodes,
@@ -164,8 +204,7 @@ def build_directional_graph(
     )
     if quad_envelope is None:
         return graph
-    is_central = dist.detach() < quad_envelope.cutoff
-    in_triplets, quad_in, quad_out = build_quadruplets(edge_index, trip_target, trip_source, is_central)
+    in_triplets, quad_in, quad_out = indices["quad_in_triplets"], indices["quad_in"], indices["quad_out"]
     p, rho2, cos_out = quadruplet_dihedral_terms(
         unit, trip_target, trip_source, cosines, in_triplets[quad_in], quad_out
     )
