@@ -34,7 +34,11 @@ from torch import nn
 
 from .base import ForceField
 
-__all__ = ["CompiledForceField", "compile_force_field"]
+__all__ = ["CompiledForceField", "compile_force_field", "RECOMPILE_LIMIT"]
+
+# Graphs of ForceField.energy_from_edges that dynamo may keep during our compiled calls: one
+# per architecture and width compiled in the process (and dtype, device), not one per call.
+RECOMPILE_LIMIT = 256
 
 
 class CompiledForceField(nn.Module):
@@ -93,9 +97,13 @@ class CompiledForceField(nn.Module):
             torch._dynamo.maybe_mark_dynamic(edge_vec, 0)
             for index in (indices or {}).values():
                 torch._dynamo.maybe_mark_dynamic(index, 0)
-        if indices is None:
-            return self._compiled(z, species, edge_index, edge_vec, batch, num_graphs)
-        return self._compiled(z, species, edge_index, edge_vec, batch, num_graphs, indices)
+        args = (z, species, edge_index, edge_vec, batch, num_graphs) + (() if indices is None else (indices,))
+        # Every compiled model shares the code of ForceField.energy_from_edges, and dynamo's
+        # limit of graphs per code object (8) counts them all: a ninth model of another
+        # architecture or width ran eagerly, with only a log line to say so.
+        limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        with torch._dynamo.config.patch(recompile_limit=limit):
+            return self._compiled(*args)
 
     def forward(self, data: Any, compute_forces: bool = True, create_graph: bool | None = None) -> dict[str, torch.Tensor]:
         """As :meth:`ForceField.forward`; calls that keep the force graph run the eager network."""

@@ -58,3 +58,18 @@ def test_other_modules_get_plain_torch_compile():
     assert not isinstance(compile_force_field(layer), CompiledForceField)
     with pytest.raises(TypeError, match="use torch.compile"):
         CompiledForceField(layer)
+
+
+def test_more_models_than_dynamos_graph_limit_are_all_compiled():
+    """All compiled models share ForceField.energy_from_edges's code, whose graphs dynamo caps at 8 by default."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    batch = _batch("CH3CH2OH")
+    limit = torch._dynamo.config.recompile_limit
+    for k in range(limit + 2):  # each width is another graph
+        model = forcefields.create_model("mpnn-xs", hidden=2 + k, seed=k, dtype=torch.float64).eval()
+        before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        fast, eager = CompiledForceField(model, backend="eager")(batch), model(batch)
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == before + 1, f"model {k} ran uncompiled"
+        torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-8, atol=1e-10)
+    assert torch._dynamo.config.recompile_limit == limit  # raised for our calls only
