@@ -158,7 +158,7 @@ class InteractionBlock(nn.Module):
         hold a frame (all of them, or the first half when ``frames`` is
         paired); computed here when not given, the model computes it once for all blocks.
         """
-        if pairs is None:
+        if pairs is None and self.uses_pairs(frames):
             num_framed = frames.matrix.shape[0]
             pairs = edge_pair_index(src[:num_framed], dst[:num_framed], x.shape[1])
         h = self.norm_message(x)
@@ -174,6 +174,11 @@ class InteractionBlock(nn.Module):
         h, gates = self.ffn_in(self.norm_ffn(x))
         h, _ = self.ffn_out(self.ffn_gate(h, gates))
         return x + h
+
+    def uses_pairs(self, frames: EdgeFrames) -> bool:
+        """Whether messages gather both endpoints (:func:`edge_pair_index`): always with
+        ``endpoints="both"``; with ``"source"`` only when one frame serves a bond's two edges."""
+        return not self.source_only or frames.reverse_sign is not None
 
     def _source_message(self, h, frames, edge_input, src, dst, pairs) -> tuple[torch.Tensor, torch.Tensor]:
         """First convolution of ``endpoints="source"``: (messages (E, K_t, C), gates (E, lmax C))."""
@@ -302,7 +307,9 @@ class ESEN(ForceField):
         x = F.pad(self.embedding(species).unsqueeze(1), (0, 0, 0, rows - 1)).index_add(0, dst, edge_terms)
 
         num_framed = matrix.shape[0]
-        pairs = edge_pair_index(src[:num_framed], dst[:num_framed], rows)
+        pairs = None
+        if self.blocks[0].uses_pairs(frames):
+            pairs = edge_pair_index(src[:num_framed], dst[:num_framed], rows)
         for block in self.blocks:
             x = block(x, frames, edge_input, src, dst, pairs)
         x = self.final_norm(x)
