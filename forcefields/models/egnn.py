@@ -147,7 +147,10 @@ class EquivariantBlock(nn.Module):
         a, b = self.gates(weighted).chunk(2, dim=-1)
         vec_msg = a.unsqueeze(-1) * u + b.unsqueeze(-1) * v_j
         agg_vec = torch.zeros_like(vec).index_add(0, dst, vec_msg) / norm
-        vec = vec + torch.einsum("dc,ncx->ndx", self.mix, agg_vec)
+        # Channel mixing as one product over the 3n rows of (n, 3, C). Written as einsum, it
+        # became a product over a (1, C, 3n) view whose strides grow with n; compiled, those
+        # strides pinned the graph to one atom count, recompiled for every molecule size.
+        vec = vec + F.linear(agg_vec.transpose(1, 2), self.mix).transpose(1, 2)
         summed = torch.zeros_like(h).index_add(0, dst, weighted)
         agg = (F.linear(summed, self.message.weight) + envelope_sum.unsqueeze(-1) * self.message.bias) / norm
         scalars = [h, agg, torch.sqrt(vec.pow(2).sum(-1) + _NORM_EPS)]

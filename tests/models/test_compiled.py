@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from ase.build import molecule
@@ -73,3 +75,23 @@ def test_more_models_than_dynamos_graph_limit_are_all_compiled():
         assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == before + 1, f"model {k} ran uncompiled"
         torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-8, atol=1e-10)
     assert torch._dynamo.config.recompile_limit == limit  # raised for our calls only
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="inductor needs a C++ compiler on a CPU")
+def test_inductor_keeps_one_graph_for_every_molecule_size(tmp_path, monkeypatch):
+    """Inductor's backward compile can pin the atom count to the first molecule's where dynamo alone does not.
+
+    egnn's channel mixing, written as an einsum, made it recompile for every molecule
+    size. A fresh inductor cache, so the graph is compiled here rather than loaded.
+    """
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    model = forcefields.create_model("egnn-xs", hidden=4, seed=0).eval()
+    compiled = CompiledForceField(model)
+    for name in ("CH3CH2OH", "C6H6"):  # 9 atoms, then 12
+        batch = to_batch([molecule(name)])
+        fast, eager = compiled(batch), model(batch)
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1, f"recompiled for {name}"
+        torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-4, atol=1e-5)
