@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -80,6 +81,9 @@ class SpeedSettings:
     progress : show a rich progress bar
     side_by_side : time all models (and compile modes) at each point in turns
         instead of one model after another; all stay in memory
+    warm_compile_cache : with ``compile``, keep torch's inductor cache of earlier
+        runs; False (default): a fresh cache for the run (ours and the peers'),
+        so ``first_call_s`` is the whole compilation, not a cache lookup
     """
 
     models: list[str] | str = "all"
@@ -108,6 +112,7 @@ class SpeedSettings:
     rmd17_root: str | None = None
     progress: bool = True
     side_by_side: bool = False
+    warm_compile_cache: bool = False
 
     def check(self) -> None:
         bad = [r for r in self.regimes if r not in REGIMES]
@@ -327,6 +332,8 @@ def run_speed(settings: SpeedSettings) -> dict:
 
     total = len(points) * (len(units) + n_peer_units) if s.side_by_side else len(points) * len(units) + len(peer_runs)
     with _progress(s.progress, total) as progress, ExitStack() as servers:
+        if s.compile and not s.warm_compile_cache:
+            servers.enter_context(_fresh_compile_cache())
         task = progress.add_task("speed", total=total) if progress else None
 
         def on_point(desc: str) -> None:
@@ -358,6 +365,26 @@ def run_speed(settings: SpeedSettings) -> dict:
 
     path = writer.commit()
     return {"path": path, "device_label": label, "run_id": run_id, "records": writer.records}
+
+
+@contextmanager
+def _fresh_compile_cache():
+    """An empty inductor cache for the run (the peers' runners inherit it), removed afterwards.
+
+    A compiled model's first call is its compile time only with nothing cached:
+    inductor's on-disk cache turns minutes into seconds, depending on what
+    earlier runs on the machine left there.
+    """
+    previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="ff-bench-inductor-") as folder:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+        try:
+            yield folder
+        finally:
+            if previous is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
 
 
 def _peer_request(s: SpeedSettings, points: list[Point], device: torch.device, compile_modes: list[bool],

@@ -61,6 +61,7 @@ def _speed(args: argparse.Namespace) -> int:
         "max_call_s": args.max_call_s, "time_budget_s": args.time_budget, "threads": args.threads, "seed": args.seed,
         "peer": args.peer, "peer_python": args.peer_python, "out": args.out, "fallback_cpu": args.fallback_cpu or None,
         "rmd17_root": args.root, "side_by_side": args.side_by_side or None,
+        "warm_compile_cache": args.warm_compile_cache or None,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if args.override:
@@ -174,6 +175,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--side-by-side", action="store_true",
                     help="time the models in turns at every point instead of one after another, so drift in the "
                          "machine's speed falls on all alike (all models stay in memory)")
+    sp.add_argument("--warm-compile-cache", action="store_true",
+                    help="with --compile, let torch.compile reuse kernels cached by earlier runs (default: a fresh "
+                         "cache per run, so first_call_s is the compile a new installation pays)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.set_defaults(func=_speed)
 

@@ -228,3 +228,32 @@ def test_side_by_side_budget_is_counted_per_model(tiny_settings, monkeypatch):
     assert [status[("mpnn-xs", n)] for n in (30, 60, 90)] == ["ok", "ok", "ok"]
     assert status[("egnn-xs", 30)] == "ok"
     assert status[("egnn-xs", 60)] == status[("egnn-xs", 90)] == "skipped"
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_compiled_runs_start_from_an_empty_compile_cache(tiny_settings, monkeypatch, tmp_path, warm):
+    """first_call_s is a compile time only when inductor finds nothing cached by earlier runs."""
+    import os
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users-cache"))
+    seen = []
+
+    def fake_compile(model, enabled):
+        if not enabled:
+            return model
+
+        def call(batch):
+            folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+            seen.append((folder, os.path.isdir(folder) and not os.listdir(folder)))
+            return model(batch)
+
+        return call
+
+    monkeypatch.setattr(units_mod, "maybe_compile", fake_compile)
+    recs = speed_mod.run_speed(tiny_settings(regimes=("md",), compile=True, warm_compile_cache=warm))["records"]
+    assert [r["status"] for r in recs] == ["ok", "ok"] and seen
+    if warm:
+        assert {folder for folder, _ in seen} == {str(tmp_path / "users-cache")}
+    else:
+        assert all(empty and folder != str(tmp_path / "users-cache") for folder, empty in seen)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users-cache")  # put back after the run
