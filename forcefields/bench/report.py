@@ -271,7 +271,7 @@ def _readme_summary(devices: list[DeviceResults], plots: dict[str, dict[str, Pat
             rows.append([f"{p} (peer)", _fmt(1e3 * md_r["median_s"]) if md_r else "–",
                          _fmt(batch["atoms_per_s"]) if batch else "–",
                          f"{_fmt(large['us_per_atom'])} @ {large['n_atoms']:,}" if large else "–"]
-                        + (["–", "–"] if compiled_any else []) + (["–"] if train_any else [])
+                        + (_compiled_md_cells(recs, p, "aspirin") if compiled_any else []) + (["–"] if train_any else [])
                         + ["–" if x is None else f"{x:.2f}×"])
         if rows:
             header = ["model", "aspirin MD step (ms)", "best batched atoms/s", "µs/atom (largest droplet)"]

@@ -98,7 +98,9 @@ def test_readme_table_shows_the_compiled_md_step_and_its_compile_time(stored, tm
                    n_atoms=21, first_call_s=1.5),
            # compiled first on ethanol: that first call is the compilation
            _record("r2", "mpnn-s", 0.002, compile=True, compile_status="ok", family="mpnn", system="ethanol",
-                   n_atoms=9, first_call_s=42.0)])
+                   n_atoms=9, first_call_s=42.0),
+           _record("r2", "mace-64x1", 0.006, compile=True, compile_status="ok", family="mace", source="peer",
+                   system="aspirin", n_atoms=21, first_call_s=77.0)])
     w.commit()
     build_report(stored, readme=readme)
     text = readme.read_text()
@@ -107,3 +109,5 @@ def test_readme_table_shows_the_compiled_md_step_and_its_compile_time(stored, tm
     assert "| 4 | 42 |" in row
     egnn = next(line for line in text.splitlines() if line.startswith("| egnn-s |"))
     assert "| – | – |" in egnn  # its compile failed: no figure
+    peer = next(line for line in text.splitlines() if line.startswith("| mace-64x1 (peer) |"))
+    assert "| 6 | 77 |" in peer  # a compiled peer is shown as ours are
