@@ -83,14 +83,16 @@ def test_inductor_keeps_one_graph_for_every_molecule_size(tmp_path, monkeypatch)
     """Inductor's backward compile can pin the atom count to the first molecule's where dynamo alone does not.
 
     egnn's channel mixing, written as an einsum, made it recompile for every molecule
-    size. A fresh inductor cache, so the graph is compiled here rather than loaded.
+    size; an energy head ending in ``nn.Linear(k, 1)`` made it recompile once past
+    ``32 - k`` atoms (``ScalarOutput``). A fresh inductor cache, so the graph is
+    compiled here rather than loaded.
     """
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     model = forcefields.create_model("egnn-xs", hidden=4, seed=0).eval()
     compiled = CompiledForceField(model)
-    for name in ("CH3CH2OH", "C6H6"):  # 9 atoms, then 12
+    for name in ("CH3CH2OH", "C60"):  # 9 atoms, then 60
         batch = to_batch([molecule(name)])
         fast, eager = compiled(batch), model(batch)
         assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1, f"recompiled for {name}"
