@@ -56,9 +56,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -298,6 +299,11 @@ class PeerServer:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
             cwd=str(Path(request_path).parent),
         )
+        # Lines are read by a thread into a queue: waiting on the pipe itself with a timeout
+        # (select) misses lines that a buffered read has already taken off it.
+        self._lines: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read_lines, daemon=True)
+        self._reader.start()
         hello = self._answer()
         if not hello.get("ready") or not isinstance(hello.get("units"), list) or "name" not in hello.get("peer", {}):
             self.close()
@@ -320,15 +326,20 @@ class PeerServer:
             raise RuntimeError(self._ended()) from None
         return self._answer()
 
+    def _read_lines(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)  # the runner closed its stdout: it has ended
+
     def _answer(self) -> dict:
         deadline = time.monotonic() + self.timeout_s
         while True:
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(deadline - time.monotonic(), 0.0))
-            if not ready:
+            try:
+                line = self._lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
                 self.proc.kill()
-                raise RuntimeError(f"the peer runner {self.name} did not answer within {self.timeout_s:.0f} s and was stopped.")
-            line = self.proc.stdout.readline()
-            if not line:
+                raise RuntimeError(f"the peer runner {self.name} did not answer within {self.timeout_s:.0f} s and was stopped.") from None
+            if line is None:
                 self.proc.wait(timeout=30)
                 raise RuntimeError(self._ended())
             at = line.find(SERVE_PREFIX)
@@ -358,9 +369,10 @@ class PeerServer:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
+        self._reader.join(timeout=10)  # it stops at the end of the runner's output
+        self.proc.stdin.close()
+        if not self._reader.is_alive():
+            self.proc.stdout.close()
         self._stderr.close()
 
     def __enter__(self) -> "PeerServer":

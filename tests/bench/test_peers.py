@@ -166,7 +166,7 @@ SERVING_STAND_IN = textwrap.dedent(
     req = read_request(sys.argv[1])
     by_point = group_structures(read(req["structures"], index=":", format="extxyz"))
     log = open({log!r}, "a")
-    print("a library printing to stdout must not break the protocol")
+    print("a library printing to stdout must not break the protocol", flush=True)
 
     def build(cfg):
         return (lambda: None), "standin-%d" % cfg["channels"], "standin", 123, dict(cfg)
@@ -252,3 +252,27 @@ def test_side_by_side_peer_that_dies_fails_its_points_only(tiny_settings, stand_
     assert ours and all(r["status"] == "ok" for r in ours)
     assert len(theirs) == len(ours) and all(r["status"] == "failed" for r in theirs)
     assert all("the stand-in fell over" in r["reason"] for r in theirs), [r["reason"] for r in theirs]
+
+
+def test_peer_server_takes_answers_that_arrive_with_other_output_in_one_read(tmp_path):
+    """A library's line and the runner's answer in one pipe read: the answer must still be found, at once."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(textwrap.dedent(
+        f'''
+        import json, os, sys
+        prefix = {peers.SERVE_PREFIX!r}
+        ready = {{"ready": True, "peer": {{"name": "standin"}}, "units": [{{"model": "m"}}]}}
+        os.write(1, ("a library says hello\\n" + prefix + json.dumps(ready) + "\\n").encode())
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            if cmd["op"] == "quit":
+                break
+            os.write(1, ("noise\\n" + prefix + json.dumps({{"ok": True, "times": [0.5] * cmd["count"]}}) + "\\n").encode())
+        '''
+    ))
+    request = tmp_path / "request.json"
+    request.write_text("{}")
+    with peers.PeerServer(sys.executable, request, runner, timeout_s=20) as server:
+        assert server.peer["name"] == "standin" and server.units == [{"model": "m"}]
+        assert server.ask(op="burst", unit=0, count=3) == {"ok": True, "times": [0.5, 0.5, 0.5]}
+    assert server.proc.returncode == 0
