@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import sys
 import time
 
@@ -236,7 +237,7 @@ def run_points(request, by_point, build, make_call, device):
     return records
 
 
-def serve(request, by_point, build, make_call, device, peer, commands=None):
+def serve(request, by_point, build, make_call, device, peer):
     """Answer the harness's side-by-side commands until it says ``quit`` (``--serve``, see forcefields.bench.peers).
 
     Every model of the request is built first; the first line sent is
@@ -260,10 +261,7 @@ def serve(request, by_point, build, make_call, device, peer, commands=None):
     ----------
     request, by_point, build, make_call, device : as :func:`run_points`
     peer : the peer's description (name, package, versions), sent in the first line
-    commands : iterable of command lines; None reads standard input
     """
-    import os
-
     import torch
 
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -285,7 +283,7 @@ def serve(request, by_point, build, make_call, device, peer, commands=None):
             info = {"model": name, "family": family, "params": params, "config": config, "compile": bool(compiled)}
             units.append({"model": model, "cfg": cfg, "info": info, "call": None})
     send({"ready": True, "peer": peer, "units": [u["info"] for u in units]})
-    for line in sys.stdin if commands is None else commands:
+    for line in sys.stdin:
         if not line.strip():
             continue
         try:
