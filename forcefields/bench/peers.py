@@ -62,6 +62,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+from .timing import Timing
+from .units import peer_base, record
 
 __all__ = ["PROTOCOL", "PEER_RUNNERS", "runner_path", "write_request", "run_peer", "peer_records", "preflight", "check_output",
            "PeerServer"]
@@ -212,36 +216,16 @@ def peer_records(out: dict, request: dict, base: dict) -> list[dict]:
     for r in out["records"]:
         p = points[r["point"]]
         ok = r["status"] == "ok"
-        med = r.get("median_s") if ok else None
-        rec = dict(
-            base,
-            model=str(r["model"]),
-            family=str(r["family"]),
-            source="peer",
-            params=int(r["params"]),
-            compile=bool(r["compile"]),
-            compile_status=r.get("compile_status", "ok" if r["compile"] else "off"),
-            regime=p["regime"],
-            system=p["system"],
-            n_atoms=int(p["n_atoms"]),
-            n_molecules=int(p["n_molecules"]),
-            status=r["status"],
-            reason=r.get("reason") or (None if ok else "no reason given by the peer runner"),
-            median_s=med,
-            p10_s=r.get("p10_s") if ok else None,
-            p90_s=r.get("p90_s") if ok else None,
-            mean_s=r.get("mean_s") if ok else None,
-            std_s=r.get("std_s") if ok else None,
-            repeats=int(r.get("repeats") or 0) if ok else 0,
-            warmup=int(r.get("warmup") or 0),
-            first_call_s=r.get("first_call_s") if ok else None,
-            molecules_per_s=p["n_molecules"] / med if med else None,
-            atoms_per_s=p["n_atoms"] / med if med else None,
-            us_per_atom=1e6 * med / p["n_atoms"] if med else None,
-            peak_mem_mb=r.get("peak_mem_mb") if ok else None,
-            mem_method=r.get("mem_method") if ok else None,
-        )
-        records.append(rec)
+        point = SimpleNamespace(regime=p["regime"], system=p["system"], n_atoms=int(p["n_atoms"]),
+                                n_molecules=int(p["n_molecules"]))
+        timing = None
+        if ok:
+            timing = Timing(median_s=r.get("median_s"), p10_s=r.get("p10_s"), p90_s=r.get("p90_s"), mean_s=r.get("mean_s"),
+                            std_s=r.get("std_s"), repeats=int(r.get("repeats") or 0), warmup=int(r.get("warmup") or 0),
+                            first_call_s=r.get("first_call_s"))
+        peak = SimpleNamespace(peak_mb=r.get("peak_mem_mb"), method=r.get("mem_method"))
+        reason = r.get("reason") or (None if ok else "no reason given by the peer runner")
+        records.append(record(peer_base(base, r), point, status=r["status"], reason=reason, timing=timing, peak=peak))
     return records
 
 

@@ -331,9 +331,9 @@ def run_speed(settings: SpeedSettings) -> dict:
     share = budget / (len(units) + n_peer_units) if budget else None
 
     total = len(points) * (len(units) + n_peer_units) if s.side_by_side else len(points) * len(units) + len(peer_runs)
-    with _progress(s.progress, total) as progress, ExitStack() as servers:
+    with _progress(s.progress, total) as progress, ExitStack() as stack:
         if s.compile and not s.warm_compile_cache:
-            servers.enter_context(_fresh_compile_cache())
+            stack.enter_context(_fresh_compile_cache())
         task = progress.add_task("speed", total=total) if progress else None
 
         def on_point(desc: str) -> None:
@@ -345,7 +345,7 @@ def run_speed(settings: SpeedSettings) -> dict:
             peer_units = []
             for peer, python, runner in peer_runs:
                 on_point(f"peer {peer}: starting its runner ({len(s.peer_models)} model(s), its own process)")
-                server, point_ids = servers.enter_context(_serve_peer(s, python, runner, points, device, compile_modes, share))
+                server, point_ids = stack.enter_context(_serve_peer(s, python, runner, points, device, compile_modes, share))
                 writer.run["peers"].append(dict(server.peer, models=s.peer_models, runner=runner.name,
                                                 python=interpreter_name(python), side_by_side=True))
                 peer_units += [PeerUnit(server, i, point_ids, s.max_call_s, base) for i in range(len(server.units))]

@@ -23,7 +23,7 @@ from .systems import to_batch
 from .timing import Timing, warm_up
 from .train_step import training_step
 
-__all__ = ["Point", "record", "error_line", "is_oom", "UnitRules", "ModelUnit", "PeerError", "PeerUnit"]
+__all__ = ["Point", "record", "peer_base", "error_line", "is_oom", "UnitRules", "ModelUnit", "PeerError", "PeerUnit"]
 
 
 def error_line(err: BaseException) -> str:
@@ -93,6 +93,13 @@ def record(base: dict, p: Point, *, status: str = "ok", reason: str | None = Non
         n_edges=n_edges,
     )
     return rec
+
+
+def peer_base(base: dict, info: dict) -> dict:
+    """The fields every record of one peer model carries: ``base`` plus the runner's model, family, params and compile mode."""
+    compiled = bool(info["compile"])
+    return dict(base, model=str(info["model"]), family=str(info["family"]), source="peer", params=int(info["params"]),
+                compile=compiled, compile_status=info.get("compile_status") or ("ok" if compiled else "off"))
 
 
 def count_edges(batch, cutoff: float) -> int:
@@ -246,10 +253,7 @@ class PeerUnit(UnitRules):
     def __init__(self, server, index: int, point_ids: dict[int, int], max_call_s: float, base: dict):
         info = server.units[index]
         self.server, self.index, self.point_ids = server, int(index), point_ids
-        compiled = bool(info["compile"])
-        super().__init__(dict(base, model=str(info["model"]), family=str(info["family"]), source="peer",
-                              params=int(info["params"]), compile=compiled, compile_status="ok" if compiled else "off"),
-                         compiled, max_call_s)
+        super().__init__(peer_base(base, info), bool(info["compile"]), max_call_s)
 
     def _ask(self, **command) -> dict:
         answer = self.server.ask(unit=self.index, **command)

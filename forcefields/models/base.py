@@ -385,10 +385,8 @@ class ForceField(nn.Module):
         node_energy : (n,) eV
         node_vector : (n, 3) dimensionless direct force, or None when conservative
         """
-        if indices is None:
-            node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs)
-        else:
-            node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs, indices=indices)
+        extra = {} if indices is None else {"indices": indices}  # only families with edge_indices take them
+        node_scalar, node_vector = self.atomic_outputs(species, edge_index, edge_vec, batch, num_graphs, **extra)
         node_energy = node_scalar * self.energy_scale + self.atomic_energies[z]
         energy = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
         energy = energy.index_add(0, batch, node_energy)
