@@ -166,7 +166,7 @@ class InteractionBlock(nn.Module):
             m, gates = self._source_message(h, frames, edge_input, src, dst, pairs)
         else:
             edge_feat = F.silu(self.radial(edge_input))
-            m = _both_ends(h, pairs)
+            m = _both_ends(h, pairs, src, dst, frames.matrix.shape[0])
             m, gates = self.conv1(frames.endpoints_to_edge(m), edge_feat, reverse_sign=frames.reverse_sign)
         m = self.edge_gate(m, gates)
         m, _ = self.conv2(m, None)
@@ -176,8 +176,11 @@ class InteractionBlock(nn.Module):
         return x + h
 
     def uses_pairs(self, frames: EdgeFrames) -> bool:
-        """Whether messages gather both endpoints (:func:`edge_pair_index`): always with
-        ``endpoints="both"``; with ``"source"`` only when one frame serves a bond's two edges."""
+        """Whether messages gather both endpoints with :func:`edge_pair_index`: always with
+        ``endpoints="both"``, with ``"source"`` only when one frame serves a bond's two edges;
+        never under ``torch.compile``, where :func:`_both_ends` gathers without it."""
+        if torch.compiler.is_compiling():
+            return False
         return not self.source_only or frames.reverse_sign is not None
 
     def _source_message(self, h, frames, edge_input, src, dst, pairs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,13 +192,27 @@ class InteractionBlock(nn.Module):
         else:
             # One frame per bond: rotate both ends once; the reverse edge's source is the
             # forward edge's receiver, turned by the half-turn signs.
-            forward, reverse = frames.endpoints_to_edge(_both_ends(h, pairs)).chunk(2, dim=-1)
+            ends = _both_ends(h, pairs, src, dst, frames.matrix.shape[0])
+            forward, reverse = frames.endpoints_to_edge(ends).chunk(2, dim=-1)
             m = torch.cat([forward, reverse * frames.reverse_sign])
         return self.conv1(m, edge_feat)
 
 
-def _both_ends(h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """Both endpoints' features in one gather: h (n, K, C) -> (E_f, K, 2C), ``[h[src] | h[dst]]`` per row."""
+def _both_ends(
+    h: torch.Tensor, pairs: torch.Tensor | None, src: torch.Tensor, dst: torch.Tensor, num_framed: int
+) -> torch.Tensor:
+    """Both endpoints' features of the framed edges: h (n, K, C) -> (E_f, K, 2C), ``[h[src] | h[dst]]`` per row.
+
+    The framed edges are the first ``num_framed`` (E_f) of ``src``, ``dst``, and
+    ``pairs`` is their :func:`edge_pair_index`. Eagerly, one gather with ``pairs`` (and one
+    contiguous scatter-add in the backward). Without ``pairs``, as under
+    ``torch.compile``: two row gathers and a concatenation. Inductor compiles the
+    one gather over flattened rows into a scalar loop with an integer division
+    per element, and these into vectorised row copies: the compiled MD step is
+    6-12 % faster (benchmarks/compiled/README.md, round 12).
+    """
+    if pairs is None:
+        return torch.cat([h.index_select(0, src[:num_framed]), h.index_select(0, dst[:num_framed])], dim=-1)
     return h.reshape(-1, h.shape[-1]).index_select(0, pairs).view(pairs.shape[0] // (2 * h.shape[1]), h.shape[1], -1)
 
 

@@ -42,6 +42,28 @@ def test_the_network_is_one_graph_with_the_eager_numbers_as_sizes_change(variant
     assert stats["unique_graphs"] == 1  # one graph, compiled once for every size
 
 
+def test_compiled_esen_gathers_endpoints_by_rows(monkeypatch):
+    """Inductor compiles the flat-row gather of edge_pair_index into a scalar loop: compiled esen gathers whole rows."""
+    from forcefields.models import esen
+
+    model = forcefields.create_model("esen-l2-xs", hidden=4, seed=0, dtype=torch.float64).eval()
+    batch = _batch("CH3CH2OH")
+    eager = model(batch)
+    build_index, built_while_compiling = esen.edge_pair_index, []
+
+    def recording(*args):
+        if torch.compiler.is_compiling():
+            built_while_compiling.append(args[-1])  # dynamo replays this side effect after the graph runs
+        return build_index(*args)
+
+    monkeypatch.setattr(esen, "edge_pair_index", recording)
+    torch._dynamo.reset()
+    fast = CompiledForceField(model, backend="eager")(batch)
+    assert built_while_compiling == []
+    torch.testing.assert_close(fast["energy"], eager["energy"], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-8, atol=1e-10)
+
+
 def test_training_calls_keep_the_force_graph():
     """create_graph=True needs a double backward, which compiled graphs lack: the eager network runs."""
     model = forcefields.create_model("mpnn-xs", hidden=4, seed=0, dtype=torch.float64).train()

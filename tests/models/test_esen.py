@@ -351,3 +351,14 @@ def test_edge_pair_index_gathers_both_endpoints_in_one_operation():
     src, dst = torch.randint(0, 6, (11,), generator=gen), torch.randint(0, 6, (11,), generator=gen)
     gathered = h.reshape(-1, 4)[edge_pair_index(src, dst, 9)].view(11, 9, 8)
     torch.testing.assert_close(gathered, torch.cat([h[src], h[dst]], dim=-1), rtol=0, atol=0)
+
+
+def test_both_ends_gives_the_same_rows_with_and_without_the_pair_index():
+    from forcefields.models.esen import _both_ends, edge_pair_index
+
+    gen = torch.Generator().manual_seed(4)
+    h = torch.randn(6, 9, 4, generator=gen)
+    src, dst = torch.randint(0, 6, (11,), generator=gen), torch.randint(0, 6, (11,), generator=gen)
+    one_gather = _both_ends(h, edge_pair_index(src[:7], dst[:7], 9), src, dst, 7)
+    by_rows = _both_ends(h, None, src, dst, 7)  # the first 7 of 11 edges hold frames
+    assert torch.equal(one_gather, by_rows) and torch.equal(by_rows, torch.cat([h[src[:7]], h[dst[:7]]], dim=-1))
