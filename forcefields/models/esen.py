@@ -209,7 +209,7 @@ def _both_ends(
     ``torch.compile``: two row gathers and a concatenation. Inductor compiles the
     one gather over flattened rows into a scalar loop with an integer division
     per element, and these into vectorised row copies: the compiled MD step is
-    6-12 % faster (benchmarks/compiled/README.md, round 12).
+    7-11 % faster (benchmarks/compiled/README.md, round 12).
     """
     if pairs is None:
         return torch.cat([h.index_select(0, src[:num_framed]), h.index_select(0, dst[:num_framed])], dim=-1)
