@@ -68,16 +68,20 @@ class OperatorTimer(TorchDispatchMode):
         self.calls: collections.Counter = collections.Counter()
         self.bytes: collections.Counter = collections.Counter()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        start = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
-        elapsed = time.perf_counter() - start
+    def keys(self, func, args) -> list:
+        """What this call's time counts for: its operator, and its operator and shapes when asked."""
         name = func.overloadpacket.__name__
         keys = [name]
         if name in self.shapes or "all" in self.shapes:
             keys.append((name, tuple(_shape(a) for a in args)))
+        return keys
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        elapsed = time.perf_counter() - start
         moved = _traffic_bytes(args, out)
-        for key in keys:
+        for key in self.keys(func, args):
             self.seconds[key] += elapsed
             self.calls[key] += 1
             self.bytes[key] += moved

@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import argparse
 import collections
-import time
 import traceback
 import warnings
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from forcefields.allocator import tune_malloc
 from forcefields.models import create_model
 from forcefields.training.losses import EnergyForceLoss
-from op_times import _traffic_bytes
+from op_times import OperatorTimer
 from profile_esen import aspirin, train_step, training_batch
 
 PACKAGE = "/forcefields/"
@@ -74,31 +72,21 @@ def node_site(node, force_grad_line: str) -> tuple[str, str]:
     return f"B{min(phase, 2)}", site or node.name()
 
 
-class SiteTimer(TorchDispatchMode):
+class SiteTimer(OperatorTimer):
     """Sums the wall time, calls and memory traffic of every aten call by (phase, site, operator)."""
 
     def __init__(self, force_grad_line: str):
-        super().__init__()
+        super().__init__(shapes=set())
         self.force_grad_line = force_grad_line
-        self.seconds: dict = collections.defaultdict(float)
-        self.calls: collections.Counter = collections.Counter()
-        self.bytes: collections.Counter = collections.Counter()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        start = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
-        elapsed = time.perf_counter() - start
+    def keys(self, func, args) -> list:
         node = torch._C._current_autograd_node()
         if node is None:
             frames = [(f.filename, f.lineno) for f in traceback.extract_stack()]
             phase, site = "F", _line_in_package(frames) or "?"
         else:
             phase, site = node_site(node, self.force_grad_line)
-        key = (phase, site, func.overloadpacket.__name__)
-        self.seconds[key] += elapsed
-        self.calls[key] += 1
-        self.bytes[key] += _traffic_bytes(args, out)
-        return out
+        return [(phase, site, func.overloadpacket.__name__)]
 
 
 def _force_grad_line() -> str:
