@@ -14,8 +14,8 @@ operand shapes by the same dispatch mode; element-wise work is not counted).
 multiple of the edge count E (292 for aspirin at 5 Å: per-edge work, which grows
 with the neighbours of each atom), ``on atoms`` the part of the others with a
 dimension that is a multiple of the atom count n (per-atom work). Channel
-counts are never multiples of 292 or 21 here, so the split is unambiguous for
-aspirin. For NequIP (32 channels, two layers, ``l_max`` as
+counts of the models measured here are never multiples of 292 or 21, so the
+split is unambiguous for aspirin. For NequIP (32 channels, two layers, ``l_max`` as
 given; run with the interpreter of a NequIP install) the call includes building
 its graph, as our call includes the neighbour list.
 """
@@ -95,16 +95,15 @@ def measure(call, num_atoms: int, num_edges: int) -> tuple[float, int, float, li
 
 
 def _row(name: str, ms: float, calls: int, mflop: float, top: list, where: dict, num_edges: int) -> str:
-    per_edge = 1e6 * where["edges"] / num_edges / 1e3  # kFLOP per edge
+    per_edge = 1e3 * where["edges"] / num_edges  # MFLOP -> kFLOP per edge
     return (f"| {name} | {ms:.2f} | {calls:,} | {mflop:.1f} | {where['edges']:.1f} ({per_edge:.0f} kFLOP/edge) | "
             f"{where['atoms']:.1f} | {where['other']:.1f} | {', '.join(f'{k} {v}' for k, v in top)} |")
 
 
 def ours(names: list[str], atoms) -> None:
     from forcefields.bench.systems import to_batch
-    from forcefields.models import create_model
-
     from forcefields.data.neighbors import radius_graph
+    from forcefields.models import create_model
 
     batch = to_batch([atoms])
     for name in names:
