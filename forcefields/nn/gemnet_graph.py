@@ -114,7 +114,7 @@ class DirectionalGraph:
 
 
 def directional_indices(
-    edge_index: torch.Tensor, edge_vec: torch.Tensor, num_nodes: int, quad_cutoff: float | None = None
+    edge_index: torch.Tensor, dist: torch.Tensor, num_nodes: int, quad_cutoff: float | None = None
 ) -> dict[str, torch.Tensor]:
     """The integer part of the directional graph: reverse edges, triplets and quadruplets.
 
@@ -128,7 +128,7 @@ def directional_indices(
     Parameters
     ----------
     edge_index : (2, E) long, symmetric neighbour list
-    edge_vec : (E, 3) Å
+    dist : (E,) Å, edge lengths (only compared with ``quad_cutoff``)
     num_nodes : int
     quad_cutoff : float (Å), or None for no quadruplets
 
@@ -142,7 +142,7 @@ def directional_indices(
         trip_target, trip_source = build_triplets(edge_index, num_nodes)
         out = {"reverse": reverse_edges(edge_index, num_nodes), "trip_target": trip_target, "trip_source": trip_source}
         if quad_cutoff is not None:
-            is_central = torch.linalg.vector_norm(edge_vec, dim=-1) < quad_cutoff
+            is_central = dist < quad_cutoff
             out["quad_in_triplets"], out["quad_in"], out["quad_out"] = build_quadruplets(
                 edge_index, trip_target, trip_source, is_central
             )
@@ -187,7 +187,8 @@ def build_directional_graph(
     rbf = radial(dist) / rbf_scale
     envelope = radial.envelope(dist)
     if indices is None:
-        indices = directional_indices(edge_index, edge_vec, num_nodes, None if quad_envelope is None else quad_envelope.cutoff)
+        quad_cutoff = None if quad_envelope is None else quad_envelope.cutoff
+        indices = directional_indices(edge_index, dist.detach(), num_nodes, quad_cutoff)
     reverse, trip_target, trip_source = indices["reverse"], indices["trip_target"], indices["trip_source"]
     cosines = triplet_cosines(unit, trip_target, trip_source)
     graph = DirectionalGraph(
