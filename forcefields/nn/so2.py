@@ -204,10 +204,11 @@ class SO2Linear(nn.Module):
             if self.parity:
                 # W_r acts on x₊ and x₋ alike: one product over 2E rows. Reshaped to 2-d here:
                 # given the 3-d view, torch.matmul makes one small product per edge when the
-                # weight needs no gradient (frozen or inference-only models). Compiled, the 3-d
-                # view: inductor copied the 2-d form twice, the second time in a scalar loop.
-                rows = (num_edges, 2, k * self.cin) if torch.compiler.is_compiling() else (num_edges * 2, k * self.cin)
-                y = fc(block.reshape(rows))
+                # weight needs no gradient (frozen or inference-only models, and compiled
+                # inference, whose parameters enter as constants), and a compiled training step
+                # lowered its weight gradient to a sum of per-edge outer products
+                # (benchmarks/esen_speed/README.md, round 13).
+                y = fc(block.reshape(num_edges * 2, k * self.cin))
             else:
                 # [x₊ | x₋] (E, 2k C_in) times the real form of the complex weight.
                 y = F.linear(block.reshape(num_edges, 2 * k * self.cin), self.complex_weight(fc.weight, k))

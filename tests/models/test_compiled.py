@@ -77,6 +77,58 @@ def test_training_calls_keep_the_force_graph():
         torch.testing.assert_close(a, b)
 
 
+def _recording_backend(backward_outputs: list):
+    """An AOTAutograd backend that runs graphs as traced and records how many gradients each backward graph returns."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    def forward_compiler(graph, example_inputs):
+        return graph
+
+    def backward_compiler(graph, example_inputs):
+        (output,) = [node for node in graph.graph.nodes if node.op == "output"]
+        backward_outputs.append(sum(value is not None for value in output.args[0]))
+        return graph
+
+    return aot_autograd(fw_compiler=forward_compiler, bw_compiler=backward_compiler)
+
+
+def test_evaluation_calls_compute_no_parameter_gradients():
+    """A compiled backward computes the gradient of every input that requires one: in evaluation
+    mode the parameters enter as constants, so the forces' backward computes no parameter gradients."""
+    model = forcefields.create_model("mpnn-xs", hidden=4, seed=0, dtype=torch.float64).eval()
+    batch = _batch("CH3CH2OH")
+    eager = model(batch)
+    num_parameters = len(list(model.parameters()))
+    for parameter_gradients, gradients in ((None, 1), (False, 1), (True, 1 + num_parameters)):
+        torch._dynamo.reset()
+        backward_outputs = []
+        compiled = CompiledForceField(model, backend=_recording_backend(backward_outputs), parameter_gradients=parameter_gradients)
+        fast = compiled(batch)  # the forces are the backward of the compiled graph
+        torch.testing.assert_close(fast["forces"], eager["forces"], rtol=1e-8, atol=1e-10)
+        assert backward_outputs == [gradients]  # 1: the edge vectors' gradient alone
+        assert all(p.requires_grad for p in model.parameters())  # restored after the call
+
+
+@pytest.mark.parametrize("mode, parameter_gradients", [("train", None), ("eval", True), ("eval", None)])
+def test_parameter_gradients_of_compiled_calls(mode, parameter_gradients):
+    """Direct forces need no double backward, so training-mode calls run compiled and must still train;
+    in evaluation mode the parameters get gradients only when asked, and otherwise say so by an error."""
+    model = forcefields.create_model("mpnn-xs", hidden=4, seed=0, dtype=torch.float64, force_mode="direct")
+    model.train(mode == "train")
+    batch = _batch("H2O")
+    model(batch)["forces"].square().sum().backward()
+    eager = [p.grad for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    torch._dynamo.reset()
+    fast = CompiledForceField(model, backend="aot_eager", parameter_gradients=parameter_gradients)(batch)
+    if mode == "eval" and parameter_gradients is None:
+        assert not fast["forces"].requires_grad  # backward() raises "does not require grad": nothing silently lost
+        return
+    fast["forces"].square().sum().backward()
+    for p, g in zip(model.parameters(), eager):  # eager leaves unused parameters' .grad None, compiled zeros
+        torch.testing.assert_close(p.grad, torch.zeros_like(p) if g is None else g)
+
+
 def test_other_modules_get_plain_torch_compile():
     layer = torch.nn.Linear(2, 2)
     assert not isinstance(compile_force_field(layer), CompiledForceField)
