@@ -67,7 +67,7 @@ class CompiledForceField(nn.Module):
         for energies and forces alone, the parameters' gradients were computed
         and thrown away. In evaluation mode the parameters are therefore passed
         to the compiled graph as constants (``requires_grad`` off for the call):
-        the compiled aspirin MD step is 7-13 % faster
+        the compiled aspirin MD step is 4-16 % faster
         (benchmarks/compiled/README.md, round 13). Pass True to backpropagate a
         loss of an evaluation-mode compiled call to the parameters.
 
