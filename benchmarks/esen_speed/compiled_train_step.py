@@ -36,8 +36,9 @@ import torch
 from torch.func import functional_call, grad, grad_and_value
 
 from forcefields.allocator import tune_malloc
+from forcefields.data.neighbors import radius_graph
 from forcefields.training.losses import EnergyForceLoss
-from profile_esen import aspirin, model_from_spec, train_step, training_batch
+from profile_esen import aspirin, interleaved_cpu_ms, model_from_spec, train_step, training_batch
 
 
 class _Network(torch.nn.Module):
@@ -53,8 +54,6 @@ class _Network(torch.nn.Module):
 
 def functional_step(model, batch):
     """(step, args): ``step(*args)`` returns (parameter gradients dict, loss) of one training step."""
-    from torch_cluster import radius_graph
-
     edge_index = radius_graph(batch.pos, model.cutoff, batch.batch)
     species = model.element_index(batch.z)
     num_graphs = int(batch.num_graphs)
@@ -76,15 +75,6 @@ def functional_step(model, batch):
     params = {k: v.detach() for k, v in network.named_parameters()}
     args = (params, batch.pos, batch.z, species, edge_index, batch.batch, batch.energy, batch.forces, num_graphs)
     return grad_and_value(loss_of), args
-
-
-def cpu_ms(fn, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        times.append(1e3 * (time.thread_time() - start))
-    return times
 
 
 def main() -> None:
@@ -117,7 +107,7 @@ def main() -> None:
         out = fn()
         first_s = time.perf_counter() - start
         fn()
-        times = cpu_ms(fn, args.repeats)
+        times = interleaved_cpu_ms({mode: fn}, args.repeats)[mode]
         record = {"first_call_s": first_s, "ms_per_structure": statistics.median(times) / args.batch,
                   "min_ms_per_structure": min(times) / args.batch}
         if mode == "func":

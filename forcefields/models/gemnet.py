@@ -193,7 +193,8 @@ class GemNet(ForceField):
     def edge_indices(self, edge_index, edge_vec, num_nodes):
         """Reverse edges, triplets and quadruplets (:func:`forcefields.nn.gemnet_graph.directional_indices`)."""
         quad_cutoff = None if self.quad_envelope is None else self.quad_envelope.cutoff
-        return directional_indices(edge_index, torch.linalg.vector_norm(edge_vec, dim=-1), num_nodes, quad_cutoff)
+        dist = None if quad_cutoff is None else torch.linalg.vector_norm(edge_vec, dim=-1)  # only quadruplets use it
+        return directional_indices(edge_index, dist, num_nodes, quad_cutoff)
 
     def atomic_outputs(self, species, edge_index, edge_vec, batch, num_graphs, indices=None):
         config = self.config

@@ -114,7 +114,7 @@ class DirectionalGraph:
 
 
 def directional_indices(
-    edge_index: torch.Tensor, dist: torch.Tensor, num_nodes: int, quad_cutoff: float | None = None
+    edge_index: torch.Tensor, dist: torch.Tensor | None, num_nodes: int, quad_cutoff: float | None = None
 ) -> dict[str, torch.Tensor]:
     """The integer part of the directional graph: reverse edges, triplets and quadruplets.
 
@@ -128,7 +128,7 @@ def directional_indices(
     Parameters
     ----------
     edge_index : (2, E) long, symmetric neighbour list
-    dist : (E,) Å, edge lengths (only compared with ``quad_cutoff``)
+    dist : (E,) Å, edge lengths, compared with ``quad_cutoff``; may be None without it
     num_nodes : int
     quad_cutoff : float (Å), or None for no quadruplets
 
@@ -138,6 +138,8 @@ def directional_indices(
     (T,), and with ``quad_cutoff`` also ``quad_in_triplets`` (T_in,),
     ``quad_in`` and ``quad_out`` (Q,), as in :func:`forcefields.nn.triplets.build_quadruplets`
     """
+    if quad_cutoff is not None and dist is None:
+        raise ValueError("directional_indices needs the edge lengths `dist` to select quadruplets within quad_cutoff.")
     with torch.no_grad():
         trip_target, trip_source = build_triplets(edge_index, num_nodes)
         out = {"reverse": reverse_edges(edge_index, num_nodes), "trip_target": trip_target, "trip_source": trip_source}
